@@ -1,0 +1,1 @@
+# analyzer: filled in by its own issue

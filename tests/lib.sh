@@ -1,0 +1,127 @@
+# Shared helpers for cowdump's shell tests. Source it; never run it.
+#
+# Every test reports each check as one line:  PASS: name | FAIL: name: why |
+# SKIP: name: why.  tests/run counts those lines.
+#
+# Process hygiene: every pid a test starts is recorded with track (or comes
+# from a ready line via track_ready) and killed by pid, with its descendants,
+# on every exit path by the EXIT trap installed here. Nothing is killed by
+# name.
+
+COWDUMP_ROOT=${COWDUMP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+BIN=$COWDUMP_ROOT/build/bin
+CRIU_BASELINE=$COWDUMP_ROOT/build/criu-baseline/criu/criu
+CRIU_DEDUP=$COWDUMP_ROOT/build/criu-dedup/criu/criu
+
+_TRACKED_PIDS=()
+_TMPDIRS=()
+_NFAIL=0
+
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1${2:+: $2}"; _NFAIL=$((_NFAIL + 1)); }
+skip() { echo "SKIP: $1${2:+: $2}"; }
+# check NAME CMD...: PASS if CMD succeeds, FAIL otherwise.
+check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n"; fi; }
+
+criu_bin() {
+	case "$1" in
+	baseline) echo "$CRIU_BASELINE" ;;
+	dedup) echo "$CRIU_DEDUP" ;;
+	*) echo "criu_bin: unknown variant $1" >&2; return 1 ;;
+	esac
+}
+
+track() { _TRACKED_PIDS+=("$@"); }
+
+# All pids in a ready line ({"root":N,"procs":[{"pid":N,...},...]}).
+ready_pids() { jq -r '.procs[].pid' "$1"; }
+track_ready() { local p; for p in $(ready_pids "$1"); do track "$p"; done; }
+
+# Descendants of a pid, deepest last, from /proc/PID/task/*/children.
+descendants() {
+	local p c
+	for p in "$@"; do
+		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
+			echo "$c"
+			descendants "$c"
+		done
+	done
+}
+
+alive() { [ -d /proc/"$1" ] && ! grep -q '^State:.*Z' /proc/"$1"/status 2>/dev/null; }
+
+# wait_gone TIMEOUT_S PID...: wait until none of the pids exists.
+wait_gone() {
+	local t=$1 p left; shift
+	local end=$((SECONDS + t))
+	while :; do
+		left=0
+		for p in "$@"; do alive "$p" && left=1; done
+		[ "$left" = 0 ] && return 0
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.05
+	done
+}
+
+kill_tracked() {
+	local all=() p
+	for p in ${_TRACKED_PIDS[@]+"${_TRACKED_PIDS[@]}"}; do
+		all+=("$p" $(descendants "$p"))
+	done
+	[ "${#all[@]}" -eq 0 ] && return 0
+	kill -9 "${all[@]}" 2>/dev/null
+	wait_gone 10 "${all[@]}" || echo "WARN: pids still alive after SIGKILL: ${all[*]}" >&2
+	_TRACKED_PIDS=()
+}
+
+mktmp() {
+	local d
+	d=$(mktemp -d "${COWDUMP_TMP:-/dev/shm}/cowdump-test.XXXXXX")
+	_TMPDIRS+=("$d")
+	echo "$d"
+}
+
+_cleanup() {
+	kill_tracked
+	local d
+	for d in ${_TMPDIRS[@]+"${_TMPDIRS[@]}"}; do rm -rf "$d"; done
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_tree READYFILE COWTREE-ARGS...: start a detached cowtree, wait for
+# its ready line, track every pid in it.
+start_tree() {
+	local ready=$1; shift
+	if ! "$BIN/cowtree" --detach --ready-file "$ready" "$@" >/dev/null; then
+		[ -s "$ready" ] && track_ready "$ready"
+		return 1
+	fi
+	track_ready "$ready"
+}
+
+# criu_dump VARIANT PID DIR [ARGS...]: dump the tree at PID into DIR, then
+# wait for the dumped pids to vanish: the kernel reaps them a moment after
+# dump, and a restore before that fails with "File exists".
+criu_dump() {
+	local v=$1 pid=$2 dir=$3; shift 3
+	local pids
+	pids="$pid $(descendants "$pid")"
+	mkdir -p "$dir"
+	if ! "$(criu_bin "$v")" dump -t "$pid" -D "$dir" -o dump.log -v4 "$@"; then
+		echo "--- criu $v dump failed; tail of $dir/dump.log:" >&2
+		grep -E 'Error|error|Warn' "$dir/dump.log" | tail -n 10 >&2
+		return 1
+	fi
+	wait_gone 10 $pids
+}
+
+# criu_restore VARIANT DIR [ARGS...]: restore the tree detached (-d).
+criu_restore() {
+	local v=$1 dir=$2; shift 2
+	if ! "$(criu_bin "$v")" restore -D "$dir" -d -o restore.log -v4 "$@"; then
+		echo "--- criu $v restore failed; tail of $dir/restore.log:" >&2
+		grep -E 'Error|error' "$dir/restore.log" | tail -n 10 >&2
+		return 1
+	fi
+}

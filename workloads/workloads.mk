@@ -1,0 +1,1 @@
+# workloads: filled in by its own issue
