@@ -52,7 +52,8 @@ include workloads/workloads.mk
 include analyzer/analyzer.mk
 include bench/bench.mk
 
-tools: $(TOOLS)
+# The analyzer generates its image decoders from the dedup build's protos.
+tools: $(TOOLS) | criu
 
 test: all
 	@tests/run

@@ -48,7 +48,18 @@ descendants() {
 	done
 }
 
-alive() { [ -d /proc/"$1" ] && ! grep -q '^State:.*Z' /proc/"$1"/status 2>/dev/null; }
+# alive PID: the pid still exists. A zombie counts as alive (its pid is not
+# free yet, and a restore needing it would fail with "File exists") unless
+# it is our own child, which we reap here.
+alive() {
+	[ -d /proc/"$1" ] || return 1
+	if grep -q '^State:.*Z' /proc/"$1"/status 2>/dev/null &&
+		[ "$(awk '/^PPid:/ {print $2}' /proc/"$1"/status 2>/dev/null)" = "$$" ]; then
+		wait "$1" 2>/dev/null
+		[ -d /proc/"$1" ] || return 1
+	fi
+	return 0
+}
 
 # wait_gone TIMEOUT_S PID...: wait until none of the pids exists.
 wait_gone() {
@@ -113,7 +124,13 @@ criu_dump() {
 		grep -E 'Error|error|Warn' "$dir/dump.log" | tail -n 10 >&2
 		return 1
 	fi
-	wait_gone 10 $pids
+	# Zombies count too: a pid is free for restore only once it is reaped
+	# (pid 1 here reaps orphans a second or two late).
+	local end=$((SECONDS + 20)) p
+	for p in $pids; do
+		while [ -d /proc/"$p" ] && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
+	done
+	wait_gone 1 $pids
 }
 
 # criu_restore VARIANT DIR [ARGS...]: restore the tree detached (-d).
