@@ -112,8 +112,8 @@ start_tree() {
 }
 
 # criu_dump VARIANT PID DIR [ARGS...]: dump the tree at PID into DIR, then
-# wait for the dumped pids to vanish: the kernel reaps them a moment after
-# dump, and a restore before that fails with "File exists".
+# wait for the dumped pids to vanish: a restore before they are reaped fails
+# with "File exists".
 criu_dump() {
 	local v=$1 pid=$2 dir=$3; shift 3
 	local pids
@@ -124,13 +124,9 @@ criu_dump() {
 		grep -E 'Error|error|Warn' "$dir/dump.log" | tail -n 10 >&2
 		return 1
 	fi
-	# Zombies count too: a pid is free for restore only once it is reaped
+	# alive() counts zombies: a pid is free for restore only once reaped
 	# (pid 1 here reaps orphans a second or two late).
-	local end=$((SECONDS + 20)) p
-	for p in $pids; do
-		while [ -d /proc/"$p" ] && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
-	done
-	wait_gone 1 $pids
+	wait_gone 20 $pids
 }
 
 # criu_restore VARIANT DIR [ARGS...]: restore the tree detached (-d).
