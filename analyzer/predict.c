@@ -1,0 +1,202 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "predict.h"
+
+static bool vma_dumped(const struct vma *v)
+{
+	return vma_is_criu_private(v) && !(v->flags & (VMA_DROPPABLE | VMA_PFNMAP));
+}
+
+/* should_dump_page() for a page of a dumped, non-vDSO VMA. */
+static bool page_dumped(const struct scan *s, const struct page_ent *pg)
+{
+	if (pg->pme & PM_GUARD_REGION)
+		return false;
+	if (pg->pme & PM_FILE)
+		return false; /* an un-COWed file page, or the zero page's kin */
+	if (pg->pme & PM_SWAP)
+		return true;
+	return !(page_kflags(s, pg) & KPF_ZERO_PAGE);
+}
+
+static bool same_exe(const struct proc_id *a, const struct proc_id *b)
+{
+	return a->exe_known && b->exe_known && a->exe_dev == b->exe_dev && a->exe_ino == b->exe_ino;
+}
+
+/* check_cow_vmas(): may the child's VMA v be inherited from pv? */
+static bool cow_vmas_match(const struct vma *v, const struct vma *pv)
+{
+	if (v->start != pv->start || v->end != pv->end)
+		return false;
+	if (!vma_is_criu_private(v) || !vma_is_criu_private(pv))
+		return false;
+	if ((v->flags | pv->flags) & VMA_HUGETLB)
+		return false;
+	if ((v->flags ^ pv->flags) & (VMA_GROWSDOWN | VMA_ANON))
+		return false;
+	if (!(v->flags & VMA_ANON) &&
+	    (v->ino != pv->ino || v->dev_major != pv->dev_major || v->dev_minor != pv->dev_minor))
+		return false;
+	return true;
+}
+
+/* The parent's page at vaddr, searched forward from *cursor (both page
+ * lists are in address order). */
+static const struct page_ent *parent_page_at(const struct proc_scan *pps, size_t *cursor,
+					     unsigned long vaddr)
+{
+	while (*cursor < pps->nr_pages && pps->pages[*cursor].vaddr < vaddr)
+		(*cursor)++;
+	if (*cursor < pps->nr_pages && pps->pages[*cursor].vaddr == vaddr)
+		return &pps->pages[*cursor];
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Shared anonymous memory is dumped once per segment: count distinct PFNs. */
+static unsigned long long shared_anon_bytes(const struct scan *s)
+{
+	size_t n = 0, cap = 0, k, u = 0;
+	uint64_t *pfns = NULL;
+	int i;
+
+	for (i = 0; i < s->tree.nr; i++) {
+		const struct proc_scan *ps = &s->ps[i];
+
+		for (k = 0; !ps->gone && k < ps->nr_pages; k++) {
+			const struct page_ent *pg = &ps->pages[k];
+
+			if (!(ps->vmas.v[pg->vma].flags & VMA_SHARED_ANON) || pg->uidx == NO_PFN)
+				continue;
+			if (n == cap) {
+				uint64_t *np;
+
+				cap = cap ? cap * 2 : 1024;
+				np = realloc(pfns, cap * sizeof(*np));
+				if (!np) {
+					free(pfns);
+					return 0;
+				}
+				pfns = np;
+			}
+			pfns[n++] = pg->pme & PM_PFN_MASK;
+		}
+	}
+	if (n)
+		qsort(pfns, n, sizeof(*pfns), cmp_u64);
+	for (k = 0; k < n; k++)
+		if (k == 0 || pfns[k] != pfns[k - 1])
+			u++;
+	free(pfns);
+	return u * s->page_size;
+}
+
+/* Pages of process i, in VMA v, that CRIU's restore keeps shared with the
+ * parent: the VMA is inherited and the parent's page at the same address is
+ * dumped with the same PFN, hence the same content (the memcmp succeeds). */
+static void predict_process(const struct scan *s, int i, struct prediction *pr,
+			    unsigned char *seen_upfn)
+{
+	const struct proc_scan *ps = &s->ps[i];
+	const struct proc_id *me = &s->tree.procs[i];
+	int pi = me->parent_index;
+	const struct proc_scan *pps = pi >= 0 && !s->ps[pi].gone ? &s->ps[pi] : NULL;
+	bool exe_ok = pps && same_exe(me, &s->tree.procs[pi]);
+	struct proc_prediction *pp = &pr->p[i];
+	unsigned long long ps_sz = s->page_size;
+	size_t k, cursor = 0;
+	int v;
+
+	for (v = 0; v < ps->vmas.nr; v++) {
+		const struct vma *vma = &ps->vmas.v[v];
+
+		if (vma_dumped(vma) && (vma->flags & VMA_VDSO))
+			pp->baseline_image += vma->end - vma->start;
+	}
+	for (k = 0; k < ps->nr_pages; k++) {
+		const struct page_ent *pg = &ps->pages[k];
+		const struct vma *vma = &ps->vmas.v[pg->vma];
+		const struct page_ent *ppg = NULL;
+		bool inherited = false;
+
+		if (!vma_dumped(vma) || (vma->flags & VMA_VDSO) || !page_dumped(s, pg))
+			continue;
+		pp->baseline_image += ps_sz;
+		if (pg->uidx != NO_PFN && !seen_upfn[pg->uidx]) {
+			seen_upfn[pg->uidx] = 1;
+			pr->ideal_image += ps_sz;
+		} else if (pg->uidx == NO_PFN) {
+			pr->ideal_image += ps_sz; /* swapped: counted as unique */
+		}
+		if (exe_ok) {
+			int pv = vma_find(&pps->vmas, vma->start, -1);
+
+			inherited = pv >= 0 && cow_vmas_match(vma, &pps->vmas.v[pv]);
+		}
+		if (inherited)
+			ppg = parent_page_at(pps, &cursor, pg->vaddr);
+		if (ppg && (pg->pme & PM_PRESENT) && (ppg->pme & PM_PRESENT) &&
+		    page_dumped(s, ppg) && pg->uidx == ppg->uidx)
+			continue; /* stays shared with the parent's copy */
+		pp->restored_private += ps_sz;
+	}
+	for (v = 0; exe_ok && v < ps->vmas.nr; v++) {
+		const struct vma *vma = &ps->vmas.v[v];
+		int pv;
+
+		if (!vma_dumped(vma) || (vma->flags & VMA_VDSO))
+			continue;
+		pv = vma_find(&pps->vmas, vma->start, -1);
+		if (pv >= 0 && cow_vmas_match(vma, &pps->vmas.v[pv]))
+			pp->inherited_vmas++;
+		else
+			pp->vmas_not_inherited++;
+	}
+}
+
+int predict_compute(const struct scan *s, const struct tree_stats *t, struct prediction *pr)
+{
+	unsigned char *seen_upfn;
+	unsigned long long vdso_once = 0;
+	int i, v;
+
+	memset(pr, 0, sizeof(*pr));
+	pr->p = calloc((size_t)s->tree.nr, sizeof(*pr->p));
+	seen_upfn = calloc(s->nr_upfn + 1, 1);
+	if (!pr->p || !seen_upfn) {
+		free(seen_upfn);
+		predict_free(pr);
+		return -1;
+	}
+	for (i = 0; i < s->tree.nr; i++) {
+		if (s->ps[i].gone)
+			continue;
+		predict_process(s, i, pr, seen_upfn);
+		pr->baseline_image += pr->p[i].baseline_image;
+		pr->restore_pss += pr->p[i].restored_private;
+		for (v = 0; !vdso_once && v < s->ps[i].vmas.nr; v++)
+			if (s->ps[i].vmas.v[v].flags & VMA_VDSO)
+				vdso_once = s->ps[i].vmas.v[v].end - s->ps[i].vmas.v[v].start;
+	}
+	free(seen_upfn);
+	/* The kernel's vDSO is one copy for everybody. */
+	pr->ideal_image += vdso_once + shared_anon_bytes(s);
+	pr->baseline_image += shared_anon_bytes(s);
+	pr->restore_inflation =
+	    t->pss_fp ? (double)pr->restore_pss / (double)(t->pss_fp >> PSS_SHIFT) : 0.0;
+	return 0;
+}
+
+void predict_free(struct prediction *pr)
+{
+	free(pr->p);
+	memset(pr, 0, sizeof(*pr));
+}

@@ -1,0 +1,158 @@
+/* cowscan snapshot PID -o FILE: what a tree holds, to compare after a
+ * dump and restore (compare_cmd.c). Processes are recorded in tree
+ * pre-order; compare matches them by that position. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "commands.h"
+#include "scan.h"
+#include "snapshot.h"
+#include "tree_stats.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cowscan snapshot PID -o FILE\n"
+		   "  Record, for every process of the tree under PID (pre-order), a content\n"
+		   "  hash of each VMA read through /proc/PID/mem with each thread's rseq area\n"
+		   "  masked (found with PTRACE_GET_RSEQ_CONFIGURATION), plus PSS and unique\n"
+		   "  bytes. The processes are briefly ptrace-interrupted. Needs root.\n"
+		   "  -o, --output FILE   where to write the snapshot (JSON)\n"
+		   "  -h, --help\n");
+}
+
+static json_t *rseq_json(const struct rseq_area *r, int nr)
+{
+	json_t *arr = json_array();
+	int i;
+
+	for (i = 0; i < nr; i++) {
+		char a[24];
+
+		snprintf(a, sizeof(a), "0x%lx", r[i].addr);
+		json_array_append_new(arr, json_pack("{s:i,s:s,s:i}", "tid", r[i].tid, "addr", a,
+						     "len", (int)r[i].len));
+	}
+	return arr;
+}
+
+static json_t *or_null(bool ok, unsigned long long v)
+{
+	return ok ? json_integer((json_int_t)v) : json_null();
+}
+
+static json_t *snapshot_doc(const struct scan *s, const struct tree_stats *t)
+{
+	bool ok = s->pfn_available;
+	json_t *doc = json_object(), *procs = json_array();
+	int i;
+
+	json_object_set_new(doc, "tool", json_string("cowscan"));
+	json_object_set_new(doc, "kind", json_string("snapshot"));
+	json_object_set_new(doc, "root", json_integer(s->tree.procs[0].pid));
+	json_object_set_new(doc, "page_size", json_integer((json_int_t)s->page_size));
+	json_object_set_new(doc, "pfn_available", json_boolean(ok));
+	json_object_set_new(doc, "rseq_masking", json_string("ptrace-get-rseq-configuration"));
+	json_object_set_new(doc, "pss_bytes", or_null(ok, t->pss_fp >> PSS_SHIFT));
+	json_object_set_new(doc, "unique_bytes", or_null(ok, t->unique_pfn));
+	for (i = 0; i < s->tree.nr; i++) {
+		const struct proc_id *id = &s->tree.procs[i];
+		struct rseq_area *rseq = NULL;
+		json_t *p, *vmas;
+		int nr;
+
+		if (s->ps[i].gone)
+			continue;
+		nr = rseq_areas_read(id->pid, &rseq);
+		if (nr < 0) {
+			if (errno_means_gone(errno)) {
+				warn_line("process %d exited during the snapshot; skipped",
+					  id->pid);
+				continue;
+			}
+			json_decref(doc);
+			json_decref(procs);
+			return NULL;
+		}
+		vmas = snapshot_vmas(id->pid, &s->ps[i].vmas, rseq, nr);
+		if (!vmas) {
+			free(rseq);
+			if (errno_means_gone(errno)) {
+				warn_line("process %d exited during the snapshot; skipped",
+					  id->pid);
+				continue;
+			}
+			json_decref(doc);
+			json_decref(procs);
+			return NULL;
+		}
+		p = json_pack("{s:i,s:i,s:i,s:i,s:s}", "index", id->index, "pid", id->pid, "ppid",
+			      id->ppid, "depth", id->depth, "comm", id->comm);
+		json_object_set_new(p, "pss_bytes", or_null(ok, t->p[i].pss_fp >> PSS_SHIFT));
+		json_object_set_new(p, "unique_bytes", or_null(ok, t->p[i].uss));
+		json_object_set_new(p, "rseq_masked", rseq_json(rseq, nr));
+		json_object_set_new(p, "vmas", vmas);
+		json_array_append_new(procs, p);
+		free(rseq);
+	}
+	json_object_set_new(doc, "procs", procs);
+	return doc;
+}
+
+int cmd_snapshot(int argc, char **argv)
+{
+	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	const char *out = NULL;
+	struct scan s;
+	struct tree_stats t;
+	json_t *doc;
+	int c, pid, ret = 0;
+
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1 || !out) {
+		err_line("snapshot: expected PID and -o FILE (see cowscan snapshot --help)");
+		return 2;
+	}
+	pid = parse_pid(argv[optind]);
+	if (pid < 0)
+		return 2;
+	if (scan_tree(pid, &s)) {
+		scan_free(&s);
+		return 2;
+	}
+	if (!s.pfn_available)
+		warn_line("PSS and unique bytes unavailable: %s", s.pfn_why);
+	if (tree_stats_compute(&s, &t)) {
+		err_line("out of memory");
+		scan_free(&s);
+		return 2;
+	}
+	doc = snapshot_doc(&s, &t);
+	if (!doc) {
+		ret = 2;
+	} else if (json_dump_file(doc, out, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) {
+		err_errno("%s: cannot write the snapshot", out);
+		ret = 2;
+	}
+	json_decref(doc);
+	tree_stats_free(&t);
+	scan_free(&s);
+	return ret;
+}

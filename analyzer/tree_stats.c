@@ -1,0 +1,163 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "tree_stats.h"
+
+/* Per-process figures from each process's own pages. */
+static void per_process(const struct scan *s, struct tree_stats *t)
+{
+	unsigned long long ps = s->page_size;
+	int i;
+	size_t k;
+
+	for (i = 0; i < s->tree.nr; i++) {
+		const struct proc_scan *sc = &s->ps[i];
+		struct proc_stats *st = &t->p[i];
+
+		if (sc->gone)
+			continue;
+		for (k = 0; k < sc->nr_pages; k++) {
+			const struct page_ent *pg = &sc->pages[k];
+			uint64_t kf, cnt;
+
+			if (pg->pme & PM_SWAP) {
+				st->swap += ps;
+				continue;
+			}
+			if (!s->pfn_available || pg->uidx == NO_PFN)
+				continue;
+			kf = s->kflags[pg->uidx];
+			cnt = s->kcount[pg->uidx];
+			/* The shared zero page is not counted in RSS. */
+			if (kf & KPF_ZERO_PAGE) {
+				st->zero += ps;
+				continue;
+			}
+			st->rss += ps;
+			st->pss_fp += (ps << PSS_SHIFT) / (cnt ? cnt : 1);
+			if (cnt <= 1)
+				st->uss += ps;
+			if (kf & KPF_ANON) {
+				st->anon += ps;
+				if (cnt <= 1)
+					t->private_anon += ps;
+			}
+			if (kf & KPF_THP)
+				st->thp += ps;
+			if (kf & KPF_KSM)
+				st->ksm += ps;
+		}
+		t->rss += st->rss;
+		t->pss_fp += st->pss_fp;
+		t->uss += st->uss;
+		t->zero += st->zero;
+		t->thp += st->thp;
+		t->swap += st->swap;
+		t->ksm += st->ksm;
+	}
+}
+
+/* The oldest process of a PFN group: earliest start time, then tree order. */
+static int oldest_of(const struct scan *s, const int *procs, int n)
+{
+	int best = procs[0], k;
+
+	for (k = 1; k < n; k++) {
+		const struct proc_id *a = &s->tree.procs[procs[k]], *b = &s->tree.procs[best];
+
+		if (a->start_time < b->start_time ||
+		    (a->start_time == b->start_time && a->index < b->index))
+			best = procs[k];
+	}
+	return best;
+}
+
+/* Walk the PFN-sorted records once: unique footprint, pair matrix, COW
+ * attribution. Records of one PFN are in tree order, a process's own
+ * records adjacent. */
+static void per_pfn(const struct scan *s, struct tree_stats *t, int *procs, unsigned long *addrs)
+{
+	unsigned long long ps = s->page_size;
+	size_t k = 0;
+	int n = s->tree.nr;
+
+	while (k < s->nr_recs) {
+		size_t end = k;
+		int np = 0, a, b, old;
+		bool same_addr = false;
+
+		while (end < s->nr_recs && s->recs[end].pfn == s->recs[k].pfn)
+			end++;
+		if (s->kflags[s->ps[s->recs[k].proc].pages[s->recs[k].page].uidx] & KPF_ZERO_PAGE) {
+			k = end;
+			continue;
+		}
+		for (; k < end; k++) {
+			const struct pfn_rec *r = &s->recs[k];
+
+			if (np == 0 || procs[np - 1] != (int)r->proc) {
+				procs[np] = (int)r->proc;
+				addrs[np] = s->ps[r->proc].pages[r->page].vaddr;
+				np++;
+			}
+		}
+		t->unique_pfn += ps;
+		for (a = 0; a < np; a++)
+			t->p[procs[a]].unique += ps;
+		if (np < 2)
+			continue;
+		t->shared += ps;
+		for (a = 0; a < np; a++)
+			for (b = a + 1; b < np; b++) {
+				t->matrix[procs[a] * n + procs[b]] += ps;
+				t->matrix[procs[b] * n + procs[a]] += ps;
+			}
+		old = oldest_of(s, procs, np);
+		for (a = 0; a < np; a++)
+			if (procs[a] == old)
+				break;
+		for (b = 0; b < np; b++)
+			if (b != a && addrs[b] == addrs[a])
+				same_addr = true;
+		if (same_addr)
+			t->p[old].attributed += ps;
+		else
+			t->shared_other_address += ps;
+	}
+}
+
+int tree_stats_compute(const struct scan *s, struct tree_stats *t)
+{
+	int n = s->tree.nr, i;
+	int *procs;
+	unsigned long *addrs;
+
+	memset(t, 0, sizeof(*t));
+	t->nr = n;
+	t->p = calloc((size_t)n, sizeof(*t->p));
+	t->matrix = calloc((size_t)n * (size_t)n, sizeof(*t->matrix));
+	procs = malloc((size_t)n * sizeof(*procs));
+	addrs = malloc((size_t)n * sizeof(*addrs));
+	if (!t->p || !t->matrix || !procs || !addrs) {
+		free(procs);
+		free(addrs);
+		tree_stats_free(t);
+		return -1;
+	}
+	per_process(s, t);
+	if (s->pfn_available) {
+		per_pfn(s, t, procs, addrs);
+		for (i = 0; i < n; i++)
+			t->matrix[i * n + i] = t->p[i].unique;
+	}
+	free(procs);
+	free(addrs);
+	return 0;
+}
+
+void tree_stats_free(struct tree_stats *t)
+{
+	free(t->p);
+	free(t->matrix);
+	memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,208 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmas.h"
+
+/* Names of kernel-provided areas whose content is not user memory. */
+static const char *const kernel_areas[] = {"[vvar]", "[vvar_vclock]", "[vsyscall]", "[vectors]"};
+
+/* VmFlags mnemonics that matter to CRIU's rules, as a table. */
+static const struct {
+	const char name[3];
+	unsigned int flag;
+} vm_flag_names[] = {
+    {"gd", VMA_GROWSDOWN}, {"ht", VMA_HUGETLB},	  {"pf", VMA_PFNMAP},
+    {"io", VMA_PFNMAP},	   {"dp", VMA_DROPPABLE},
+};
+
+static void classify(struct vma *v)
+{
+	size_t i;
+
+	if (v->perms[0] == 'r')
+		v->flags |= VMA_READABLE;
+	if (v->perms[3] == 'p')
+		v->flags |= VMA_PRIVATE;
+	if (v->ino == 0 && (v->name[0] == '\0' || v->name[0] == '['))
+		v->flags |= VMA_ANON;
+	if (!(v->flags & VMA_PRIVATE) &&
+	    (!strncmp(v->name, "/dev/zero", 9) || !strncmp(v->name, "/SYSV", 5)))
+		v->flags |= VMA_SHARED_ANON;
+	for (i = 0; i < sizeof(kernel_areas) / sizeof(kernel_areas[0]); i++)
+		if (!strcmp(v->name, kernel_areas[i]))
+			v->flags |= VMA_KERNEL;
+	if (!strcmp(v->name, "[vdso]"))
+		v->flags |= VMA_VDSO;
+}
+
+static void parse_vmflags(struct vma *v, const char *s)
+{
+	size_t i;
+
+	while (*s) {
+		while (*s == ' ')
+			s++;
+		if (!s[0] || !s[1])
+			break;
+		for (i = 0; i < sizeof(vm_flag_names) / sizeof(vm_flag_names[0]); i++)
+			if (s[0] == vm_flag_names[i].name[0] && s[1] == vm_flag_names[i].name[1])
+				v->flags |= vm_flag_names[i].flag;
+		s += 2;
+	}
+}
+
+static FILE *open_proc(pid_t pid, const char *what)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
+	return fopen(path, "re");
+}
+
+int vmas_read(pid_t pid, struct vma_list *out)
+{
+	FILE *f = open_proc(pid, "smaps");
+	char line[4096];
+	int cap = 0;
+	struct vma *cur = NULL;
+
+	out->v = NULL;
+	out->nr = 0;
+	if (!f)
+		return -1;
+	errno = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long start, end;
+		unsigned long long kb, offset, ino;
+		unsigned int maj, min;
+		char perms[5] = "";
+		int name_at = 0;
+
+		line[strcspn(line, "\n")] = '\0';
+		/* Header lines look like "start-end perms offset maj:min inode
+		 * name"; field lines like "Key: value". */
+		if (sscanf(line, "%lx-%lx %4s %llx %x:%x %llu %n", &start, &end, perms, &offset,
+			   &maj, &min, &ino, &name_at) >= 7) {
+			struct vma *v;
+
+			if (out->nr == cap) {
+				struct vma *nv;
+
+				cap = cap ? cap * 2 : 64;
+				nv = realloc(out->v, (size_t)cap * sizeof(*nv));
+				if (!nv) {
+					fclose(f);
+					vmas_free(out);
+					errno = ENOMEM;
+					return -1;
+				}
+				out->v = nv;
+			}
+			v = &out->v[out->nr++];
+			memset(v, 0, sizeof(*v));
+			v->start = start;
+			v->end = end;
+			memcpy(v->perms, perms, sizeof(v->perms));
+			v->offset = offset;
+			v->dev_major = maj;
+			v->dev_minor = min;
+			v->ino = ino;
+			if (name_at > 0)
+				snprintf(v->name, sizeof(v->name), "%s", line + name_at);
+			classify(v);
+			cur = v;
+			continue;
+		}
+		if (!cur)
+			continue;
+		if (sscanf(line, "Rss: %llu kB", &kb) == 1)
+			cur->smaps_rss = kb * 1024;
+		else if (sscanf(line, "Pss: %llu kB", &kb) == 1)
+			cur->smaps_pss = kb * 1024;
+		else if (!strncmp(line, "VmFlags:", 8))
+			parse_vmflags(cur, line + 8);
+	}
+	if (ferror(f)) {
+		int e = errno;
+
+		fclose(f);
+		vmas_free(out);
+		errno = e;
+		return -1;
+	}
+	fclose(f);
+	if (out->nr == 0) {
+		/* An empty smaps means a zombie or a process being torn down. */
+		errno = ESRCH;
+		return -1;
+	}
+	return 0;
+}
+
+void vmas_free(struct vma_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->nr = 0;
+}
+
+int smaps_rollup_read(pid_t pid, struct smaps_totals *out)
+{
+	FILE *f = open_proc(pid, "smaps_rollup");
+	char line[256];
+	unsigned long long kb;
+	int seen = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Rss: %llu kB", &kb) == 1)
+			out->rss = kb * 1024, seen++;
+		else if (sscanf(line, "Pss: %llu kB", &kb) == 1)
+			out->pss = kb * 1024, seen++;
+		else if (sscanf(line, "Anonymous: %llu kB", &kb) == 1)
+			out->anon = kb * 1024;
+		else if (sscanf(line, "Swap: %llu kB", &kb) == 1)
+			out->swap = kb * 1024;
+		else if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
+			out->anon_huge = kb * 1024;
+		else if (sscanf(line, "Private_Clean: %llu kB", &kb) == 1)
+			out->private_clean = kb * 1024;
+		else if (sscanf(line, "Private_Dirty: %llu kB", &kb) == 1)
+			out->private_dirty = kb * 1024;
+	}
+	fclose(f);
+	if (seen < 2) {
+		errno = ESRCH;
+		return -1;
+	}
+	return 0;
+}
+
+bool vma_is_criu_private(const struct vma *v)
+{
+	return (v->flags & VMA_PRIVATE) && !(v->flags & VMA_KERNEL) &&
+	       v->end <= 0x7ffffffff000UL; /* x86-64 task size */
+}
+
+int vma_find(const struct vma_list *l, unsigned long addr, int hint)
+{
+	int lo = 0, hi = l->nr - 1;
+
+	if (hint >= 0 && hint < l->nr && addr >= l->v[hint].start && addr < l->v[hint].end)
+		return hint;
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2;
+
+		if (addr < l->v[mid].start)
+			hi = mid - 1;
+		else if (addr >= l->v[mid].end)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
