@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# End-to-end checks of CRIU COW dedup (dedup/patches) on a small fork tree:
+# image size, restore correctness, image-version refusal by baseline,
+# old images, --no-cow-dedup, the fallback from the parent's images,
+# page-server and pre-dump. The tree comes from dedup/tests/forktree.c
+# (deterministic: region size, fanout, depth and written share are exact).
+source "$(dirname "$0")/lib.sh"
+
+FORKTREE=$COWDUMP_ROOT/build/dedup-test/forktree
+CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
+SIZE_MIB=32
+PAGE=4096
+
+for b in "$CRIU_BASELINE" "$CRIU_DEDUP" "$CRIT_DEDUP"; do
+	[ -x "$b" ] || { skip dedup-basic "$b not built (make)"; exit 0; }
+done
+mkdir -p "$(dirname "$FORKTREE")"
+if [ ! -x "$FORKTREE" ] || [ "$COWDUMP_ROOT/dedup/tests/forktree.c" -nt "$FORKTREE" ]; then
+	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$FORKTREE" \
+		"$COWDUMP_ROOT/dedup/tests/forktree.c" || { fail forktree-builds; exit 1; }
+fi
+
+T=$(mktmp)
+
+# tree NAME FANOUT DEPTH WRITE%: start a tree, record ready line in $T/NAME.ready
+tree() {
+	local r=$T/$1.ready
+	"$FORKTREE" "$SIZE_MIB" "$2" "$3" "$4" "$r" >/dev/null || return 1
+	track_ready "$r"
+}
+pids_of() { jq -r '.procs[].pid' "$T/$1.ready"; }
+root_of() { jq -r '.root' "$T/$1.ready"; }
+
+# region_hashes NAME: sha256 of every process's region, one line per pid.
+region_hashes() {
+	local addr p
+	addr=$(jq -r '.procs[0].region_addr' "$T/$1.ready")
+	for p in $(pids_of "$1"); do
+		echo "$p $(dd if=/proc/"$p"/mem bs=$PAGE skip=$((addr / PAGE)) \
+			count=$((SIZE_MIB * 1024 * 1024 / PAGE)) 2>/dev/null | sha256sum | cut -d' ' -f1)"
+	done
+}
+
+# unique_region_pages NAME: distinct present PFNs in the region over the tree
+# (what an ideal dump of the region writes).
+unique_region_pages() {
+	python3 - "$T/$1.ready" <<'EOF'
+import json, struct, sys
+r = json.load(open(sys.argv[1]))
+addr, size, ps = int(r["procs"][0]["region_addr"], 16), r["region_size"], r["page_size"]
+pfns = set()
+for p in r["procs"]:
+    with open(f"/proc/{p['pid']}/pagemap", "rb") as f:
+        f.seek(addr // ps * 8)
+        data = f.read(size // ps * 8)
+    for (e,) in struct.iter_unpack("<Q", data):
+        if e >> 63:
+            pfns.add(e & ((1 << 55) - 1))
+print(len(pfns))
+EOF
+}
+
+pages_bytes() { cat "$1"/pages-*.img 2>/dev/null | wc -c; }
+stat_field() { "$CRIT_DEDUP" show "$1" | jq -r ".entries[0].$2 // 0"; }
+all_alive() { local p; for p in $(pids_of "$1"); do alive "$p" || return 1; done; }
+none_alive() { local p; for p in $(pids_of "$1"); do alive "$p" && return 1; done; return 0; }
+kill_tree() { kill -9 $(pids_of "$1") 2>/dev/null; wait_gone 10 $(pids_of "$1"); }
+
+# --- 1. dedup dump of a fanout tree: size near the unique pages ----------
+tree fan 4 1 5 || { fail fanout-tree-starts; exit 1; }
+region_hashes fan >"$T/fan.before"
+uniq_pages=$(unique_region_pages fan)
+ideal=$((uniq_pages * PAGE))
+nprocs=$(pids_of fan | wc -l)
+if criu_dump dedup "$(root_of fan)" "$T/fan.dedup"; then
+	dedup_bytes=$(pages_bytes "$T/fan.dedup")
+	# Non-region memory (stacks, libc data, heap) is written per process:
+	# allow 1 MiB a process on top of 1.01 x the ideal region bytes.
+	limit=$((ideal * 101 / 100 + nprocs * 1024 * 1024))
+	echo "# fanout 4, ${SIZE_MIB} MiB region, 5% written per child: ideal region $ideal B," \
+		"dedup pages $dedup_bytes B (limit $limit B)"
+	check dedup-dump-writes-about-the-unique-pages [ "$dedup_bytes" -le "$limit" ]
+	skipped=$(stat_field "$T/fan.dedup/stats-dump" dump.pages_cow_skipped)
+	check dedup-dump-stats-count-cow-skipped-pages [ "$skipped" -gt 0 ]
+	check dedup-image-has-version-3 \
+		[ "$("$CRIT_DEDUP" show "$T/fan.dedup/inventory.img" | jq -r '.entries[0].img_version')" = 3 ]
+else
+	fail dedup-dump-succeeds
+fi
+
+# --- 2. baseline CRIU refuses the dedup image ---------------------------
+if "$CRIU_BASELINE" restore -D "$T/fan.dedup" -d -o restore-baseline.log -v4 2>/dev/null; then
+	fail baseline-refuses-dedup-image "baseline restored it"
+	kill_tree fan
+else
+	check baseline-refuses-dedup-image-with-version-error \
+		grep -q "Not supported images version 3" "$T/fan.dedup/restore-baseline.log"
+	check baseline-refusal-restores-no-process none_alive fan
+fi
+
+# --- 3. dedup restore: alive, identical, pages inherited ----------------
+if criu_restore dedup "$T/fan.dedup"; then
+	check dedup-restore-tree-alive all_alive fan
+	region_hashes fan >"$T/fan.after"
+	check dedup-restore-memory-identical cmp -s "$T/fan.before" "$T/fan.after"
+	inh=$(stat_field "$T/fan.dedup/stats-restore" restore.pages_cow_inherited)
+	check dedup-restore-inherits-marked-pages [ "$inh" -eq "${skipped:-0}" -a "$inh" -gt 0 ]
+	echo "# restore: pages_cow_inherited $inh (dump pages_cow_skipped ${skipped:-?})"
+else
+	fail dedup-restore-succeeds
+fi
+
+# --- 4. baseline image restores with the dedup build; baseline size -----
+if criu_dump baseline "$(root_of fan)" "$T/fan.base"; then
+	base_bytes=$(pages_bytes "$T/fan.base")
+	echo "# baseline pages $base_bytes B"
+	[ -n "${dedup_bytes:-}" ] &&
+		check dedup-image-under-a-third-of-baseline [ $((dedup_bytes * 3)) -le "$base_bytes" ]
+	if criu_restore dedup "$T/fan.base"; then
+		region_hashes fan >"$T/fan.after2"
+		check baseline-image-restores-with-dedup-build cmp -s "$T/fan.before" "$T/fan.after2"
+	else
+		fail baseline-image-restores-with-dedup-build "restore failed"
+	fi
+else
+	fail baseline-dump-succeeds
+fi
+
+# --- 5. --no-cow-dedup writes a baseline-sized image --------------------
+if criu_dump dedup "$(root_of fan)" "$T/fan.off" --no-cow-dedup; then
+	off_bytes=$(pages_bytes "$T/fan.off")
+	echo "# --no-cow-dedup pages $off_bytes B"
+	check no-cow-dedup-writes-baseline-size [ $((off_bytes * 10)) -ge $((${base_bytes:-0} * 9)) ]
+	check no-cow-dedup-marks-nothing [ "$(stat_field "$T/fan.off/stats-dump" dump.pages_cow_skipped)" -eq 0 ]
+	criu_restore dedup "$T/fan.off" || fail no-cow-dedup-image-restores
+fi
+kill_tree fan
+
+# --- 6. fallback: no inheritance, marks resolved from ancestors ---------
+tree chain 2 3 10 || { fail chain-tree-starts; exit 1; }
+region_hashes chain >"$T/chain.before"
+if criu_dump dedup "$(root_of chain)" "$T/chain.img" &&
+	CRIU_FAULT=139 criu_restore dedup "$T/chain.img"; then
+	region_hashes chain >"$T/chain.after"
+	check fallback-restore-memory-identical cmp -s "$T/chain.before" "$T/chain.after"
+	res=$(stat_field "$T/chain.img/stats-restore" restore.pages_cow_resolved)
+	inh=$(stat_field "$T/chain.img/stats-restore" restore.pages_cow_inherited)
+	echo "# fallback (CRIU_FAULT=139, 3 generations): pages_cow_resolved $res, inherited $inh"
+	check fallback-resolves-marks-from-parent-images [ "$res" -gt 0 -a "$inh" -eq 0 ]
+else
+	fail fallback-dump-and-restore-succeed
+fi
+
+# --- 7. --auto-dedup restore keeps inherited pages ----------------------
+if criu_dump dedup "$(root_of chain)" "$T/chain.ad" && criu_restore dedup "$T/chain.ad" --auto-dedup; then
+	region_hashes chain >"$T/chain.after2"
+	check auto-dedup-restore-memory-identical cmp -s "$T/chain.before" "$T/chain.after2"
+else
+	fail auto-dedup-restore-succeeds
+fi
+
+# --- 8. pre-dump switches dedup off; the final dump dedups --------------
+if ! "$CRIU_DEDUP" check --feature mem_dirty_track >/dev/null 2>&1; then
+	skip pre-dump-with-dedup "kernel has no soft-dirty tracking (criu check --feature mem_dirty_track)"
+elif "$CRIU_DEDUP" pre-dump -t "$(root_of chain)" -D "$(mkdir -p "$T/pre" && echo "$T/pre")" -o pre.log -v4 --track-mem; then
+	check pre-dump-logs-dedup-off grep -q "cow-dedup: switched off: pre-dump" "$T/pre/pre.log"
+	if criu_dump dedup "$(root_of chain)" "$T/post" --track-mem --prev-images-dir ../pre &&
+		criu_restore dedup "$T/post"; then
+		region_hashes chain >"$T/chain.after3"
+		check pre-dump-then-dump-restores-identical cmp -s "$T/chain.before" "$T/chain.after3"
+	else
+		fail pre-dump-then-dump-restores
+	fi
+else
+	fail pre-dump-succeeds
+fi
+kill_tree chain
+
+# --- 9. page-server on loopback: fewer bytes received -------------------
+ps_dump() { # VARIANT PORT DIR
+	local v=$1 port=$2 dir=$3
+	mkdir -p "$dir/srv" "$dir/cli"
+	"$(criu_bin "$v")" page-server -D "$dir/srv" --port "$port" --address 127.0.0.1 -d \
+		--pidfile "$dir/ps.pid" -o ps.log -v4 || return 1
+	track "$(cat "$dir/ps.pid")"
+	criu_dump "$v" "$(root_of ps)" "$dir/cli" --page-server --address 127.0.0.1 --port "$port" || return 1
+	wait_gone 10 "$(cat "$dir/ps.pid")"
+}
+tree ps 4 1 5 || { fail ps-tree-starts; exit 1; }
+region_hashes ps >"$T/ps.before"
+if ps_dump dedup 27411 "$T/psd"; then
+	ps_dedup=$(pages_bytes "$T/psd/srv")
+	cp "$T"/psd/srv/* "$T/psd/cli/"
+	if criu_restore dedup "$T/psd/cli"; then
+		region_hashes ps >"$T/ps.after"
+		check page-server-dedup-image-restores-identical cmp -s "$T/ps.before" "$T/ps.after"
+	else
+		fail page-server-dedup-image-restores
+	fi
+	if ps_dump baseline 27412 "$T/psb"; then
+		ps_base=$(pages_bytes "$T/psb/srv")
+		echo "# page-server received pages: dedup $ps_dedup B, baseline $ps_base B"
+		check page-server-dedup-receives-under-a-third [ $((ps_dedup * 3)) -le "$ps_base" ]
+	else
+		fail page-server-baseline-dump
+	fi
+else
+	fail page-server-dedup-dump
+fi
+
+exit 0
