@@ -14,7 +14,6 @@ CRIU_BASELINE=$COWDUMP_ROOT/build/criu-baseline/criu/criu
 CRIU_DEDUP=$COWDUMP_ROOT/build/criu-dedup/criu/criu
 
 _TRACKED_PIDS=()
-_TMPDIRS=()
 _NFAIL=0
 
 pass() { echo "PASS: $1"; }
@@ -85,17 +84,15 @@ kill_tracked() {
 	_TRACKED_PIDS=()
 }
 
-mktmp() {
-	local d
-	d=$(mktemp -d "${COWDUMP_TMP:-/dev/shm}/cowdump-test.XXXXXX")
-	_TMPDIRS+=("$d")
-	echo "$d"
-}
+# One scratch dir per test script, made here in the script's own shell:
+# mktmp usually runs in a $(...) subshell, which could not record what it
+# made, so everything it makes lives under this one dir, removed on exit.
+_TEST_TMP=$(mktemp -d "${COWDUMP_TMP:-/dev/shm}/cowdump-test.XXXXXX")
+mktmp() { mktemp -d "$_TEST_TMP/t.XXXXXX"; }
 
 _cleanup() {
 	kill_tracked
-	local d
-	for d in ${_TMPDIRS[@]+"${_TMPDIRS[@]}"}; do rm -rf "$d"; done
+	rm -rf "$_TEST_TMP"
 }
 trap _cleanup EXIT
 trap 'exit 130' INT TERM
