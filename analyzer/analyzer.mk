@@ -11,7 +11,7 @@ COWSCAN_IMAGE_ASAN_OBJS :=
 COWSCAN_OBJS := $(COWSCAN_SRCS:%.c=$(BUILD)/obj/analyzer/%.o)
 COWSCAN_ASAN_OBJS := $(COWSCAN_SRCS:%.c=$(BUILD)/asan/obj/analyzer/%.o)
 COWSCAN_HDRS := $(wildcard analyzer/*.h)
-COWSCAN_LIBS := -ljansson -lprotobuf-c
+COWSCAN_LIBS := -ljansson -lprotobuf-c -pthread
 
 $(BUILD)/obj/analyzer/%.o: analyzer/%.c $(COWSCAN_HDRS)
 	@mkdir -p $(dir $@)
@@ -31,9 +31,4 @@ $(BUILD)/asan/bin/cowscan: $(COWSCAN_ASAN_OBJS) $(or $(COWSCAN_IMAGE_ASAN_OBJS),
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(COWSCAN_LIBS)
 
-# Test fixture: a tiny fork tree with a known memory layout.
-$(BUILD)/bin/forkmem: tests/fixtures/forkmem.c
-	@mkdir -p $(dir $@)
-	$(CC) $(COWDUMP_CFLAGS) -o $@ $<
-
-TOOLS += $(BUILD)/bin/cowscan $(BUILD)/asan/bin/cowscan $(BUILD)/bin/forkmem
+TOOLS += $(BUILD)/bin/cowscan $(BUILD)/asan/bin/cowscan

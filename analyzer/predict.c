@@ -103,7 +103,7 @@ static unsigned long long shared_anon_bytes(const struct scan *s)
  * parent: the VMA is inherited and the parent's page at the same address is
  * dumped with the same PFN, hence the same content (the memcmp succeeds). */
 static void predict_process(const struct scan *s, int i, struct prediction *pr,
-			    unsigned char *seen_upfn)
+			    unsigned char *seen_upfn, bool *inherited)
 {
 	const struct proc_scan *ps = &s->ps[i];
 	const struct proc_id *me = &s->tree.procs[i];
@@ -115,17 +115,31 @@ static void predict_process(const struct scan *s, int i, struct prediction *pr,
 	size_t k, cursor = 0;
 	int v;
 
+	/* Per VMA, once: is it dumped, and does the restore inherit it? */
 	for (v = 0; v < ps->vmas.nr; v++) {
 		const struct vma *vma = &ps->vmas.v[v];
+		int pv;
 
-		if (vma_dumped(vma) && (vma->flags & VMA_VDSO))
+		inherited[v] = false;
+		if (!vma_dumped(vma))
+			continue;
+		if (vma->flags & VMA_VDSO) {
 			pp->baseline_image += vma->end - vma->start;
+			continue;
+		}
+		if (!exe_ok)
+			continue;
+		pv = vma_find(&pps->vmas, vma->start, -1);
+		inherited[v] = pv >= 0 && cow_vmas_match(vma, &pps->vmas.v[pv]);
+		if (inherited[v])
+			pp->inherited_vmas++;
+		else
+			pp->vmas_not_inherited++;
 	}
 	for (k = 0; k < ps->nr_pages; k++) {
 		const struct page_ent *pg = &ps->pages[k];
 		const struct vma *vma = &ps->vmas.v[pg->vma];
 		const struct page_ent *ppg = NULL;
-		bool inherited = false;
 
 		if (!vma_dumped(vma) || (vma->flags & VMA_VDSO) || !page_dumped(s, pg))
 			continue;
@@ -136,29 +150,12 @@ static void predict_process(const struct scan *s, int i, struct prediction *pr,
 		} else if (pg->uidx == NO_PFN) {
 			pr->ideal_image += ps_sz; /* swapped: counted as unique */
 		}
-		if (exe_ok) {
-			int pv = vma_find(&pps->vmas, vma->start, -1);
-
-			inherited = pv >= 0 && cow_vmas_match(vma, &pps->vmas.v[pv]);
-		}
-		if (inherited)
+		if (inherited[pg->vma])
 			ppg = parent_page_at(pps, &cursor, pg->vaddr);
 		if (ppg && (pg->pme & PM_PRESENT) && (ppg->pme & PM_PRESENT) &&
 		    page_dumped(s, ppg) && pg->uidx == ppg->uidx)
 			continue; /* stays shared with the parent's copy */
 		pp->restored_private += ps_sz;
-	}
-	for (v = 0; exe_ok && v < ps->vmas.nr; v++) {
-		const struct vma *vma = &ps->vmas.v[v];
-		int pv;
-
-		if (!vma_dumped(vma) || (vma->flags & VMA_VDSO))
-			continue;
-		pv = vma_find(&pps->vmas, vma->start, -1);
-		if (pv >= 0 && cow_vmas_match(vma, &pps->vmas.v[pv]))
-			pp->inherited_vmas++;
-		else
-			pp->vmas_not_inherited++;
 	}
 }
 
@@ -166,20 +163,26 @@ int predict_compute(const struct scan *s, const struct tree_stats *t, struct pre
 {
 	unsigned char *seen_upfn;
 	unsigned long long vdso_once = 0;
-	int i, v;
+	bool *inherited;
+	int i, v, max_vmas = 1;
 
 	memset(pr, 0, sizeof(*pr));
+	for (i = 0; i < s->tree.nr; i++)
+		if (s->ps[i].vmas.nr > max_vmas)
+			max_vmas = s->ps[i].vmas.nr;
 	pr->p = calloc((size_t)s->tree.nr, sizeof(*pr->p));
 	seen_upfn = calloc(s->nr_upfn + 1, 1);
-	if (!pr->p || !seen_upfn) {
+	inherited = calloc((size_t)max_vmas, sizeof(*inherited));
+	if (!pr->p || !seen_upfn || !inherited) {
 		free(seen_upfn);
+		free(inherited);
 		predict_free(pr);
 		return -1;
 	}
 	for (i = 0; i < s->tree.nr; i++) {
 		if (s->ps[i].gone)
 			continue;
-		predict_process(s, i, pr, seen_upfn);
+		predict_process(s, i, pr, seen_upfn, inherited);
 		pr->baseline_image += pr->p[i].baseline_image;
 		pr->restore_pss += pr->p[i].restored_private;
 		for (v = 0; !vdso_once && v < s->ps[i].vmas.nr; v++)
@@ -187,6 +190,7 @@ int predict_compute(const struct scan *s, const struct tree_stats *t, struct pre
 				vdso_once = s->ps[i].vmas.v[v].end - s->ps[i].vmas.v[v].start;
 	}
 	free(seen_upfn);
+	free(inherited);
 	/* The kernel's vDSO is one copy for everybody. */
 	pr->ideal_image += vdso_once + shared_anon_bytes(s);
 	pr->baseline_image += shared_anon_bytes(s);

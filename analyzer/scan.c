@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +14,22 @@
 
 /* pagemap is read in batches of this many entries (512 KiB). */
 #define PAGEMAP_BATCH 65536
-/* kpageflags/kpagecount: PFNs closer than this are read as one run. */
-#define KPAGE_GAP     64
+/* kpageflags/kpagecount: PFNs closer than this are read as one run (the
+ * kernel's cost for a PFN we do not need is below one pread's). */
+#define KPAGE_GAP     16
 #define KPAGE_MAX_RUN 65536
+/* Threads scanning processes: one per CPU, at most this many. */
+#define MAX_SCAN_THREADS 8
+/* Unique PFNs are found with a bitmap over PFN space up to this PFN (a
+ * 64 MiB bitmap covers 2 TiB of RAM); beyond it, by sorting. */
+#define PFN_BITMAP_MAX (1ULL << 29)
 
-static int proc_gone(struct scan *s, int i, const char *what)
+double scan_now(void)
 {
-	warn_line("process %d exited during the scan (%s); skipped", s->tree.procs[i].pid, what);
-	s->ps[i].gone = true;
-	return 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int push_page(struct proc_scan *ps, size_t *cap, unsigned long vaddr, uint64_t pme, int vma)
@@ -40,22 +49,26 @@ static int push_page(struct proc_scan *ps, size_t *cap, unsigned long vaddr, uin
 
 /* Read the pagemap entries of every VMA with struct pages behind it and
  * keep the present or swapped ones. Returns 0, 1 if the process is gone,
- * -1 on error. */
-static int read_pagemap(struct scan *s, int i, uint64_t *buf)
+ * -1 on error (ps->err set). */
+static int read_pagemap(const struct scan *s, struct proc_scan *ps, pid_t pid, uint64_t *buf)
 {
-	struct proc_scan *ps = &s->ps[i];
-	pid_t pid = s->tree.procs[i].pid;
 	char path[64];
-	size_t cap = 0;
+	/* smaps' Rss + Swap is the number of pages to expect, save zero-page
+	 * mappings: size the array once instead of growing it. */
+	size_t cap = (ps->rollup.rss + ps->rollup.swap) / s->page_size + 64;
 	int fd, v;
 
+	ps->what = "pagemap";
+	ps->pages = malloc(cap * sizeof(*ps->pages));
+	if (!ps->pages) {
+		ps->err = ENOMEM;
+		return -1;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		if (errno_means_gone(errno))
-			return 1;
-		err_errno("%s", path);
-		return -1;
+		ps->err = errno;
+		return errno_means_gone(errno) ? 1 : -1;
 	}
 	for (v = 0; v < ps->vmas.nr; v++) {
 		const struct vma *vma = &ps->vmas.v[v];
@@ -71,14 +84,9 @@ static int read_pagemap(struct scan *s, int i, uint64_t *buf)
 				want = PAGEMAP_BATCH;
 			got = pread(fd, buf, want * 8, (off_t)(addr / s->page_size * 8));
 			if (got <= 0) {
-				int e = got == 0 ? ESRCH : errno;
-
+				ps->err = got == 0 ? ESRCH : errno;
 				close(fd);
-				if (errno_means_gone(e))
-					return 1;
-				errno = e;
-				err_errno("%s", path);
-				return -1;
+				return errno_means_gone(ps->err) ? 1 : -1;
 			}
 			want = (size_t)got / 8;
 			for (k = 0; k < want; k++, addr += s->page_size) {
@@ -86,7 +94,7 @@ static int read_pagemap(struct scan *s, int i, uint64_t *buf)
 					continue;
 				if (push_page(ps, &cap, addr, buf[k], v)) {
 					close(fd);
-					err_line("out of memory reading %s", path);
+					ps->err = ENOMEM;
 					return -1;
 				}
 			}
@@ -94,33 +102,102 @@ static int read_pagemap(struct scan *s, int i, uint64_t *buf)
 	}
 	close(fd);
 	/* An exited process reads as an empty pagemap; check it still exists. */
-	if (kill(pid, 0) && errno == ESRCH)
+	if (kill(pid, 0) && errno == ESRCH) {
+		ps->err = ESRCH;
 		return 1;
+	}
 	return 0;
 }
 
-/* Stable LSD radix sort by pfn, 8 bits per pass: keeps tree order within
- * a PFN, and sorts 1.3 M records in a few milliseconds. */
-static int sort_recs(struct pfn_rec *r, size_t n, uint64_t max_pfn)
+/* Everything about one process: smaps, then pagemap. */
+static int scan_process(const struct scan *s, int i, uint64_t *buf)
 {
-	struct pfn_rec *tmp = malloc(n * sizeof(*tmp) + 1);
-	unsigned int shift;
+	struct proc_scan *ps = &s->ps[i];
+	pid_t pid = s->tree.procs[i].pid;
+	double t0 = scan_now(), t1;
+	int ret;
 
-	if (!tmp)
-		return -1;
-	for (shift = 0; shift < 64 && (max_pfn >> shift); shift += 8) {
-		size_t count[257] = {0}, k;
-
-		for (k = 0; k < n; k++)
-			count[((r[k].pfn >> shift) & 0xff) + 1]++;
-		for (k = 1; k < 257; k++)
-			count[k] += count[k - 1];
-		for (k = 0; k < n; k++)
-			tmp[count[(r[k].pfn >> shift) & 0xff]++] = r[k];
-		memcpy(r, tmp, n * sizeof(*r));
+	ps->what = "smaps";
+	if (vmas_read(pid, &ps->vmas, &ps->rollup)) {
+		ps->err = errno;
+		ret = errno_means_gone(errno) ? 1 : -1;
+		t1 = scan_now();
+	} else {
+		t1 = scan_now();
+		ret = read_pagemap(s, ps, pid, buf);
 	}
-	free(tmp);
-	return 0;
+	ps->t_smaps = t1 - t0;
+	ps->t_pagemap = scan_now() - t1;
+	if (ret > 0)
+		ps->gone = true;
+	return ret;
+}
+
+struct scan_work {
+	const struct scan *s;
+	atomic_int next; /* next process to scan */
+	atomic_bool failed;
+};
+
+static void *scan_worker(void *arg)
+{
+	struct scan_work *w = arg;
+	uint64_t *buf = malloc(PAGEMAP_BATCH * sizeof(uint64_t));
+	int i;
+
+	while (!atomic_load(&w->failed) && (i = atomic_fetch_add(&w->next, 1)) < w->s->tree.nr) {
+		if (!buf) {
+			w->s->ps[i].err = ENOMEM;
+			w->s->ps[i].what = "pagemap";
+			atomic_store(&w->failed, true);
+			break;
+		}
+		if (scan_process(w->s, i, buf) < 0)
+			atomic_store(&w->failed, true);
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Scan every process, on one thread per CPU: the kernel's page walks of
+ * different processes run in parallel. */
+static int scan_processes(struct scan *s)
+{
+	struct scan_work w = {.s = s};
+	pthread_t th[MAX_SCAN_THREADS];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int nth = ncpu < 1 ? 1 : ncpu > MAX_SCAN_THREADS ? MAX_SCAN_THREADS : (int)ncpu, t, started;
+	int i;
+
+	atomic_init(&w.next, 0);
+	atomic_init(&w.failed, false);
+	if (nth > s->tree.nr)
+		nth = s->tree.nr;
+	for (started = 1; started < nth; started++)
+		if (pthread_create(&th[started], NULL, scan_worker, &w))
+			break;
+	scan_worker(&w);
+	for (t = 1; t < started; t++)
+		pthread_join(th[t], NULL);
+	/* Report in tree order, from this thread only. */
+	for (i = 0; i < s->tree.nr; i++) {
+		struct proc_scan *ps = &s->ps[i];
+		pid_t pid = s->tree.procs[i].pid;
+
+		s->timing.smaps += ps->t_smaps;
+		s->timing.pagemap += ps->t_pagemap;
+		if (ps->gone) {
+			warn_line("process %d exited during the scan (%s); skipped", pid, ps->what);
+		} else if (ps->err) {
+			errno = ps->err;
+			if (ps->err == ENOMEM)
+				err_line("out of memory reading /proc/%d/%s", pid, ps->what);
+			else
+				err_errno("/proc/%d/%s", pid, ps->what);
+			return -1;
+		}
+	}
+	return atomic_load(&w.failed) ? -1 : 0;
 }
 
 /* Read one /proc/kpage* file for every unique PFN, by runs of nearby PFNs. */
@@ -162,25 +239,187 @@ static int read_kpage(const char *path, const uint64_t *pfn, size_t n, uint64_t 
 	return 0;
 }
 
-/* Collect every mapped PFN, sort, deduplicate, read its flags and count. */
-static int index_pfns(struct scan *s)
+struct kpage_read {
+	const char *path;
+	const struct scan *s;
+	uint64_t *out;
+	int err; /* 0 or errno */
+};
+
+static void *kpage_worker(void *arg)
 {
-	size_t n = 0, k, u;
-	uint64_t max_pfn = 0;
+	struct kpage_read *r = arg;
+
+	r->err = read_kpage(r->path, r->s->upfn, r->s->nr_upfn, r->out) ? errno : 0;
+	return NULL;
+}
+
+/* kpageflags and kpagecount, read concurrently (the kernel computes each
+ * entry on the fly: that is where the time goes). */
+static void read_kpages(struct scan *s)
+{
+	struct kpage_read fl = {"/proc/kpageflags", s, s->kflags, 0};
+	struct kpage_read cn = {"/proc/kpagecount", s, s->kcount, 0};
+	pthread_t th;
+	bool threaded = !pthread_create(&th, NULL, kpage_worker, &cn);
+
+	kpage_worker(&fl);
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		kpage_worker(&cn);
+	if (fl.err || cn.err) {
+		struct kpage_read *bad = fl.err ? &fl : &cn;
+
+		s->pfn_available = false;
+		snprintf(s->pfn_why, sizeof(s->pfn_why), "%s: %s%s", bad->path,
+			 strerror(bad->err),
+			 bad->err == EACCES || bad->err == EPERM ? " (need CAP_SYS_ADMIN for PFNs)"
+								 : "");
+	}
+}
+
+/* Bits set in x (SWAR; a call into libgcc without -mpopcnt would cost
+ * more than this for every page). */
+static inline uint32_t bits_set(uint64_t x)
+{
+	x = x - ((x >> 1) & 0x5555555555555555ULL);
+	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (uint32_t)((x * 0x0101010101010101ULL) >> 56);
+}
+
+/* Unique PFNs through a bitmap over [0, max_pfn]: set a bit per mapped
+ * PFN, then a PFN's index among the unique ones is the number of bits set
+ * below it (a per-word prefix count plus a popcount). No sort, no hash. */
+static int unique_pfns_bitmap(struct scan *s, uint64_t max_pfn)
+{
+	size_t words = (size_t)(max_pfn / 64) + 1, w, u = 0, k;
+	uint64_t *bits = calloc(words, sizeof(uint64_t));
+	uint32_t *rank = malloc(words * sizeof(uint32_t));
 	int i;
 
+	if (!bits || !rank)
+		goto oom;
 	for (i = 0; i < s->tree.nr; i++)
-		if (!s->ps[i].gone)
-			n += s->ps[i].nr_pages;
-	s->recs = malloc(n * sizeof(*s->recs) + 1);
-	if (!s->recs)
+		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
+			uint64_t pme = s->ps[i].pages[k].pme, pfn = pme & PM_PFN_MASK;
+
+			if (pme & PM_PRESENT)
+				bits[pfn / 64] |= 1ULL << (pfn % 64);
+		}
+	for (w = 0; w < words; w++) {
+		rank[w] = (uint32_t)u;
+		u += bits_set(bits[w]);
+	}
+	s->nr_upfn = u;
+	s->upfn = malloc((u + 1) * sizeof(uint64_t));
+	if (!s->upfn)
+		goto oom;
+	for (w = 0, u = 0; w < words; w++)
+		for (uint64_t b = bits[w]; b; b &= b - 1)
+			s->upfn[u++] = w * 64 + (uint64_t)__builtin_ctzll(b);
+	for (i = 0; i < s->tree.nr; i++)
+		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
+			struct page_ent *pg = &s->ps[i].pages[k];
+			uint64_t pfn = pg->pme & PM_PFN_MASK;
+
+			if (pg->pme & PM_PRESENT)
+				pg->uidx = rank[pfn / 64] +
+					   bits_set(bits[pfn / 64] & ((1ULL << (pfn % 64)) - 1));
+		}
+	free(bits);
+	free(rank);
+	return 0;
+oom:
+	free(bits);
+	free(rank);
+	return -1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The same for PFNs too high for a bitmap: sort, deduplicate, search. */
+static int unique_pfns_sorted(struct scan *s, size_t n)
+{
+	size_t k, u = 0;
+	int i;
+
+	s->upfn = malloc((n + 1) * sizeof(uint64_t));
+	if (!s->upfn)
 		return -1;
+	for (i = 0; i < s->tree.nr; i++)
+		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++)
+			if (s->ps[i].pages[k].pme & PM_PRESENT)
+				s->upfn[u++] = s->ps[i].pages[k].pme & PM_PFN_MASK;
+	qsort(s->upfn, u, sizeof(uint64_t), cmp_u64);
+	for (k = 0, n = 0; k < u; k++)
+		if (k == 0 || s->upfn[k] != s->upfn[n - 1])
+			s->upfn[n++] = s->upfn[k];
+	s->nr_upfn = n;
+	for (i = 0; i < s->tree.nr; i++)
+		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
+			struct page_ent *pg = &s->ps[i].pages[k];
+			uint64_t pfn = pg->pme & PM_PFN_MASK;
+			const uint64_t *at;
+
+			if (!(pg->pme & PM_PRESENT))
+				continue;
+			at = bsearch(&pfn, s->upfn, n, sizeof(uint64_t), cmp_u64);
+			pg->uidx = (uint32_t)(at - s->upfn);
+		}
+	return 0;
+}
+
+/* Group every page by unique PFN with one counting-sort pass over the
+ * PFN indices; pages are visited in tree order, so each group stays in
+ * tree order (what COW attribution and the pair matrix walk). */
+static int group_by_pfn(struct scan *s)
+{
+	size_t u, k;
+	int i;
+
+	s->rec_start = calloc(s->nr_upfn + 2, sizeof(uint32_t));
+	s->recs = malloc((s->nr_recs + 1) * sizeof(*s->recs));
+	if (!s->rec_start || !s->recs)
+		return -1;
+	for (i = 0; i < s->tree.nr; i++)
+		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++)
+			if (s->ps[i].pages[k].uidx != NO_PFN)
+				s->rec_start[s->ps[i].pages[k].uidx + 2]++;
+	for (u = 2; u < s->nr_upfn + 2; u++)
+		s->rec_start[u] += s->rec_start[u - 1];
+	/* rec_start[u + 1] is now where group u starts; fill it, moving it to
+	 * the group's end, which is rec_start[u + 1] as finally wanted. */
+	for (i = 0; i < s->tree.nr; i++)
+		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
+			uint32_t ux = s->ps[i].pages[k].uidx;
+
+			if (ux != NO_PFN)
+				s->recs[s->rec_start[ux + 1]++] =
+				    (struct pfn_rec){(uint32_t)i, (uint32_t)k};
+		}
+	return 0;
+}
+
+/* Index every mapped PFN, read its flags and count, group pages by PFN. */
+static int index_pfns(struct scan *s)
+{
+	uint64_t max_pfn = 0;
+	double start = scan_now(), t0, t1;
+	size_t k;
+	int i, ret;
+
+	s->nr_recs = 0;
 	for (i = 0; i < s->tree.nr; i++) {
 		const struct proc_scan *ps = &s->ps[i];
 
-		if (ps->gone)
-			continue;
-		for (k = 0; k < ps->nr_pages; k++) {
+		for (k = 0; !ps->gone && k < ps->nr_pages; k++) {
 			uint64_t pme = ps->pages[k].pme, pfn = pme & PM_PFN_MASK;
 
 			if (!(pme & PM_PRESENT))
@@ -196,31 +435,26 @@ static int index_pfns(struct scan *s)
 			}
 			if (pfn > max_pfn)
 				max_pfn = pfn;
-			s->recs[s->nr_recs++] = (struct pfn_rec){pfn, (uint32_t)i, (uint32_t)k};
+			s->nr_recs++;
 		}
 	}
-	if (sort_recs(s->recs, s->nr_recs, max_pfn))
+	if (s->nr_recs > UINT32_MAX - 2)
 		return -1;
-	s->upfn = malloc((s->nr_recs + 1) * sizeof(uint64_t));
-	if (!s->upfn)
+	if (max_pfn < PFN_BITMAP_MAX ? unique_pfns_bitmap(s, max_pfn)
+				     : unique_pfns_sorted(s, s->nr_recs))
 		return -1;
-	for (k = 0, u = 0; k < s->nr_recs; k++) {
-		if (k == 0 || s->recs[k].pfn != s->recs[k - 1].pfn)
-			s->upfn[u++] = s->recs[k].pfn;
-		s->ps[s->recs[k].proc].pages[s->recs[k].page].uidx = (uint32_t)(u - 1);
-	}
-	s->nr_upfn = u;
-	s->kflags = calloc(u + 1, sizeof(uint64_t));
-	s->kcount = calloc(u + 1, sizeof(uint64_t));
+	s->kflags = calloc(s->nr_upfn + 1, sizeof(uint64_t));
+	s->kcount = calloc(s->nr_upfn + 1, sizeof(uint64_t));
 	if (!s->kflags || !s->kcount)
 		return -1;
-	if (read_kpage("/proc/kpageflags", s->upfn, u, s->kflags) ||
-	    read_kpage("/proc/kpagecount", s->upfn, u, s->kcount)) {
-		s->pfn_available = false;
-		snprintf(s->pfn_why, sizeof(s->pfn_why), "/proc/kpageflags: %s%s", strerror(errno),
-			 errno == EACCES || errno == EPERM ? " (need CAP_SYS_ADMIN for PFNs)" : "");
-	}
-	return 0;
+	t0 = scan_now();
+	s->timing.pfn_index = t0 - start;
+	read_kpages(s);
+	t1 = scan_now();
+	s->timing.kpage = t1 - t0;
+	ret = group_by_pfn(s);
+	s->timing.group = scan_now() - t1;
+	return ret;
 }
 
 /* Test hook (documented in analyzer/README.md): COWSCAN_TEST_KILL_INDEX=N
@@ -230,12 +464,10 @@ static void test_hook_kill(struct scan *s)
 {
 	const char *env = getenv("COWSCAN_TEST_KILL_INDEX");
 	int idx, tries;
-	char path[64];
 
 	if (!env || (idx = atoi(env)) <= 0 || idx >= s->tree.nr)
 		return;
 	kill(s->tree.procs[idx].pid, SIGKILL);
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", s->tree.procs[idx].pid);
 	for (tries = 0; tries < 200; tries++) {
 		struct smaps_totals t;
 
@@ -247,8 +479,7 @@ static void test_hook_kill(struct scan *s)
 
 int scan_tree(pid_t root, struct scan *s)
 {
-	uint64_t *buf;
-	int i, ret;
+	double t0 = scan_now();
 
 	memset(s, 0, sizeof(*s));
 	s->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
@@ -256,41 +487,16 @@ int scan_tree(pid_t root, struct scan *s)
 	if (proc_tree_discover(root, &s->tree))
 		return -1;
 	s->ps = calloc((size_t)s->tree.nr, sizeof(*s->ps));
-	buf = malloc(PAGEMAP_BATCH * sizeof(uint64_t));
-	if (!s->ps || !buf) {
-		free(buf);
+	if (!s->ps) {
 		err_line("out of memory");
 		return -1;
 	}
+	s->timing.discover = scan_now() - t0;
 	test_hook_kill(s);
-	for (i = 0; i < s->tree.nr; i++) {
-		struct proc_scan *ps = &s->ps[i];
-		pid_t pid = s->tree.procs[i].pid;
-
-		if (vmas_read(pid, &ps->vmas)) {
-			if (errno_means_gone(errno)) {
-				proc_gone(s, i, "smaps");
-				continue;
-			}
-			err_errno("/proc/%d/smaps", pid);
-			goto err;
-		}
-		if (smaps_rollup_read(pid, &ps->rollup)) {
-			if (errno_means_gone(errno)) {
-				proc_gone(s, i, "smaps_rollup");
-				continue;
-			}
-			err_errno("/proc/%d/smaps_rollup", pid);
-			goto err;
-		}
-		ret = read_pagemap(s, i, buf);
-		if (ret < 0)
-			goto err;
-		if (ret > 0)
-			proc_gone(s, i, "pagemap");
-	}
-	free(buf);
-	buf = NULL;
+	t0 = scan_now();
+	if (scan_processes(s))
+		return -1;
+	s->timing.procs_wall = scan_now() - t0;
 	if (s->tree.procs[0].pid == root && s->ps[0].gone) {
 		err_line("process %d: exited during the scan", root);
 		return -1;
@@ -300,9 +506,6 @@ int scan_tree(pid_t root, struct scan *s)
 		return -1;
 	}
 	return 0;
-err:
-	free(buf);
-	return -1;
 }
 
 void scan_free(struct scan *s)
@@ -315,6 +518,7 @@ void scan_free(struct scan *s)
 	}
 	free(s->ps);
 	free(s->recs);
+	free(s->rec_start);
 	free(s->upfn);
 	free(s->kflags);
 	free(s->kcount);

@@ -1,6 +1,11 @@
-/* One pass over a live process tree: VMAs, smaps_rollup, pagemap entries
+/* One pass over a live process tree: VMAs and smaps totals, pagemap entries
  * of every process, and kpageflags/kpagecount of every PFN they map. The
- * figures (tree_stats.h) and predictions (predict.h) are computed from it. */
+ * figures (tree_stats.h) and predictions (predict.h) are computed from it.
+ *
+ * Cost model (see analyzer/README.md "Speed"): the kernel walks each page
+ * table twice (smaps, pagemap) and looks at each distinct PFN twice
+ * (kpageflags, kpagecount); processes are scanned by one thread per CPU,
+ * and the two kpage files are read concurrently. */
 #ifndef COWSCAN_SCAN_H
 #define COWSCAN_SCAN_H
 
@@ -43,14 +48,19 @@ struct page_ent {
 struct proc_scan {
 	bool gone; /* exited mid-scan: skipped, every figure excluded */
 	struct vma_list vmas;
-	struct smaps_totals rollup;
-	struct page_ent *pages; /* address order */
+	struct smaps_totals rollup; /* summed from smaps */
+	struct page_ent *pages;	    /* address order */
 	size_t nr_pages;
+	/* Set by the scanning thread, reported by the main one: what was
+	 * being read when the process vanished or the read failed. */
+	const char *what;
+	int err;
+	double t_smaps, t_pagemap; /* seconds, for scan.timing */
 };
 
-/* A (pfn, process, page) triple; sorted by pfn, then in tree order. */
+/* One page of one process: scan.recs holds, for each unique PFN, the pages
+ * mapping it, in tree order. */
 struct pfn_rec {
-	uint64_t pfn;
 	uint32_t proc;
 	uint32_t page;
 };
@@ -61,11 +71,20 @@ struct scan {
 	unsigned long page_size;
 	bool pfn_available;
 	char pfn_why[160]; /* why PFNs are unavailable */
-	struct pfn_rec *recs;
-	size_t nr_recs;
 	uint64_t *upfn, *kflags, *kcount; /* unique PFNs, ascending */
 	size_t nr_upfn;
+	struct pfn_rec *recs; /* grouped by unique PFN: upfn[u]'s records */
+	size_t nr_recs;	      /* are recs[rec_start[u] .. rec_start[u+1]) */
+	uint32_t *rec_start;  /* nr_upfn + 1 entries */
+	/* Seconds spent per phase (COWSCAN_TIMING=1 prints them): smaps and
+	 * pagemap summed over processes (they run on several threads). */
+	struct {
+		double discover, procs_wall, smaps, pagemap, pfn_index, kpage, group;
+	} timing;
 };
+
+/* Monotonic seconds, for the timing figures. */
+double scan_now(void);
 
 /* Scan the tree under root. Returns 0 (processes that exit meanwhile are
  * marked gone with a warning) or -1 with an error line. */

@@ -188,6 +188,21 @@ static void tree_table(const struct scan *s, const struct tree_stats *t,
 		       fmt_bytes(pr->restore_pss), pr->restore_inflation);
 }
 
+/* COWSCAN_TIMING=1: where the time went, one line on stderr (milliseconds;
+ * smaps and pagemap are summed over the scanning threads). */
+static void print_timing(const struct scan *s, double t0, double t_scan, double t_stats,
+			 double t_end)
+{
+	fprintf(stderr,
+		"cowscan: timing: total %.1f ms: discover %.1f, processes %.1f (smaps %.1f + "
+		"pagemap %.1f summed over threads), pfn index %.1f, kpageflags+kpagecount %.1f, "
+		"group %.1f, stats+predict %.1f, output %.1f; %zu unique PFNs, %zu pages\n",
+		(t_end - t0) * 1e3, s->timing.discover * 1e3, s->timing.procs_wall * 1e3,
+		s->timing.smaps * 1e3, s->timing.pagemap * 1e3, s->timing.pfn_index * 1e3,
+		s->timing.kpage * 1e3, s->timing.group * 1e3, (t_stats - t_scan) * 1e3,
+		(t_end - t_stats) * 1e3, s->nr_upfn, s->nr_recs);
+}
+
 int cmd_tree(int argc, char **argv)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
@@ -199,6 +214,7 @@ int cmd_tree(int argc, char **argv)
 	struct tree_stats t;
 	struct prediction pr, *prp = NULL;
 	int c, pid, ret = 0;
+	double t0, t_scan, t_stats;
 
 	while ((c = getopt_long(argc, argv, "jvh", opts, NULL)) != -1) {
 		switch (c) {
@@ -223,10 +239,12 @@ int cmd_tree(int argc, char **argv)
 	pid = parse_pid(argv[optind]);
 	if (pid < 0)
 		return 2;
+	t0 = scan_now();
 	if (scan_tree(pid, &s)) {
 		scan_free(&s);
 		return 2;
 	}
+	t_scan = scan_now();
 	if (!s.pfn_available)
 		warn_line("PFN-based figures unavailable: %s", s.pfn_why);
 	if (tree_stats_compute(&s, &t)) {
@@ -242,12 +260,15 @@ int cmd_tree(int argc, char **argv)
 		}
 		prp = &pr;
 	}
+	t_stats = scan_now();
 	if (json) {
 		if (json_print(tree_json(&s, &t, prp, with_vmas)))
 			ret = 2;
 	} else {
 		tree_table(&s, &t, prp);
 	}
+	if (getenv("COWSCAN_TIMING"))
+		print_timing(&s, t0, t_scan, t_stats, scan_now());
 	if (prp)
 		predict_free(prp);
 out:

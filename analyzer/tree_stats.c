@@ -6,7 +6,8 @@
 /* Per-process figures from each process's own pages. */
 static void per_process(const struct scan *s, struct tree_stats *t)
 {
-	unsigned long long ps = s->page_size;
+	unsigned long long ps = s->page_size, share = ps << PSS_SHIFT;
+	uint64_t share_cnt = 1; /* share is this page's PSS for that kpagecount */
 	int i;
 	size_t k;
 
@@ -34,7 +35,12 @@ static void per_process(const struct scan *s, struct tree_stats *t)
 				continue;
 			}
 			st->rss += ps;
-			st->pss_fp += (ps << PSS_SHIFT) / (cnt ? cnt : 1);
+			/* Runs of pages share a kpagecount: divide once per run. */
+			if ((cnt ? cnt : 1) != share_cnt) {
+				share_cnt = cnt ? cnt : 1;
+				share = (ps << PSS_SHIFT) / share_cnt;
+			}
+			st->pss_fp += share;
 			if (cnt <= 1)
 				st->uss += ps;
 			if (kf & KPF_ANON) {
@@ -72,26 +78,22 @@ static int oldest_of(const struct scan *s, const int *procs, int n)
 	return best;
 }
 
-/* Walk the PFN-sorted records once: unique footprint, pair matrix, COW
+/* Walk the records grouped by PFN once: unique footprint, pair matrix, COW
  * attribution. Records of one PFN are in tree order, a process's own
  * records adjacent. */
 static void per_pfn(const struct scan *s, struct tree_stats *t, int *procs, unsigned long *addrs)
 {
 	unsigned long long ps = s->page_size;
-	size_t k = 0;
+	size_t u;
 	int n = s->tree.nr;
 
-	while (k < s->nr_recs) {
-		size_t end = k;
+	for (u = 0; u < s->nr_upfn; u++) {
+		size_t k = s->rec_start[u], end = s->rec_start[u + 1];
 		int np = 0, a, b, old;
 		bool same_addr = false;
 
-		while (end < s->nr_recs && s->recs[end].pfn == s->recs[k].pfn)
-			end++;
-		if (s->kflags[s->ps[s->recs[k].proc].pages[s->recs[k].page].uidx] & KPF_ZERO_PAGE) {
-			k = end;
+		if (k == end || (s->kflags[u] & KPF_ZERO_PAGE))
 			continue;
-		}
 		for (; k < end; k++) {
 			const struct pfn_rec *r = &s->recs[k];
 

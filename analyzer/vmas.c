@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,48 @@ static FILE *open_proc(pid_t pid, const char *what)
 	return fopen(path, "re");
 }
 
-int vmas_read(pid_t pid, struct vma_list *out)
+/* smaps fields summed into the process totals, as smaps_rollup would.
+ * Reading smaps once and summing costs one page-table walk; reading
+ * smaps_rollup as well would walk every page table a second time. */
+static const struct {
+	const char *key;
+	size_t len, at;
+} total_fields[] = {
+#define TOTAL(k, f) {k ":", sizeof(k), offsetof(struct smaps_totals, f)}
+    TOTAL("Rss", rss),
+    TOTAL("Pss", pss),
+    TOTAL("Anonymous", anon),
+    TOTAL("Swap", swap),
+    TOTAL("AnonHugePages", anon_huge),
+    TOTAL("Private_Clean", private_clean),
+    TOTAL("Private_Dirty", private_dirty),
+#undef TOTAL
+};
+
+/* A "Key:   123 kB" line of the current VMA: add it to the totals (and
+ * keep Rss/Pss per VMA). */
+static void parse_field(struct vma *cur, struct smaps_totals *tot, const char *line)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(total_fields) / sizeof(total_fields[0]); i++) {
+		unsigned long long bytes;
+
+		if (strncmp(line, total_fields[i].key, total_fields[i].len))
+			continue;
+		bytes = strtoull(line + total_fields[i].len, NULL, 10) * 1024;
+		*(unsigned long long *)((char *)tot + total_fields[i].at) += bytes;
+		if (i == 0)
+			cur->smaps_rss = bytes;
+		else if (i == 1)
+			cur->smaps_pss = bytes;
+		return;
+	}
+	if (!strncmp(line, "VmFlags:", 8))
+		parse_vmflags(cur, line + 8);
+}
+
+int vmas_read(pid_t pid, struct vma_list *out, struct smaps_totals *tot)
 {
 	FILE *f = open_proc(pid, "smaps");
 	char line[4096];
@@ -70,19 +112,27 @@ int vmas_read(pid_t pid, struct vma_list *out)
 
 	out->v = NULL;
 	out->nr = 0;
+	memset(tot, 0, sizeof(*tot));
 	if (!f)
 		return -1;
+	/* Fewer, larger reads of the seq_file. */
+	setvbuf(f, NULL, _IOFBF, 1 << 16);
 	errno = 0;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long start, end;
-		unsigned long long kb, offset, ino;
+		unsigned long long offset, ino;
 		unsigned int maj, min;
 		char perms[5] = "";
 		int name_at = 0;
 
 		line[strcspn(line, "\n")] = '\0';
-		/* Header lines look like "start-end perms offset maj:min inode
-		 * name"; field lines like "Key: value". */
+		/* Field lines start with a capital letter ("Key: value"),
+		 * header lines with a hex digit of "start-end perms offset
+		 * maj:min inode name". */
+		if (cur && line[0] >= 'A' && line[0] <= 'Z') {
+			parse_field(cur, tot, line);
+			continue;
+		}
 		if (sscanf(line, "%lx-%lx %4s %llx %x:%x %llu %n", &start, &end, perms, &offset,
 			   &maj, &min, &ino, &name_at) >= 7) {
 			struct vma *v;
@@ -113,16 +163,7 @@ int vmas_read(pid_t pid, struct vma_list *out)
 				snprintf(v->name, sizeof(v->name), "%s", line + name_at);
 			classify(v);
 			cur = v;
-			continue;
 		}
-		if (!cur)
-			continue;
-		if (sscanf(line, "Rss: %llu kB", &kb) == 1)
-			cur->smaps_rss = kb * 1024;
-		else if (sscanf(line, "Pss: %llu kB", &kb) == 1)
-			cur->smaps_pss = kb * 1024;
-		else if (!strncmp(line, "VmFlags:", 8))
-			parse_vmflags(cur, line + 8);
 	}
 	if (ferror(f)) {
 		int e = errno;

@@ -1,6 +1,10 @@
 /* A process's VMAs as the kernel reports them in /proc/PID/smaps, with the
- * attributes CRIU's dump and restore rules look at, and the totals of
- * /proc/PID/smaps_rollup. */
+ * attributes CRIU's dump and restore rules look at, and the process totals.
+ *
+ * Why smaps and not /proc/PID/maps: the VmFlags CRIU's rules need (gd, ht,
+ * pf/io, dp) appear only in smaps (CRIU itself parses smaps for them), and
+ * the smaps_* figures of `cowscan tree` need one smaps walk anyway, so the
+ * VMAs and the totals come from that single walk. */
 #ifndef COWSCAN_VMAS_H
 #define COWSCAN_VMAS_H
 
@@ -40,9 +44,11 @@ struct vma_list {
 	int nr;
 };
 
-/* Parse /proc/PID/smaps. Returns 0, -1 with errno set (ENOENT/ESRCH when
- * the process is gone). */
-int vmas_read(pid_t pid, struct vma_list *out);
+/* Parse /proc/PID/smaps: the VMAs and, summed over them, the totals
+ * smaps_rollup would report (one page-table walk instead of two; Pss may
+ * be below smaps_rollup's by the per-VMA rounding to kB). Returns 0, -1
+ * with errno set (ENOENT/ESRCH when the process is gone). */
+int vmas_read(pid_t pid, struct vma_list *out, struct smaps_totals *tot);
 void vmas_free(struct vma_list *l);
 /* Parse /proc/PID/smaps_rollup (bytes). Same return convention. */
 int smaps_rollup_read(pid_t pid, struct smaps_totals *out);

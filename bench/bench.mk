@@ -1,1 +1,21 @@
-# bench: filled in by its own issue
+# bench: the benchmark matrix, its reference run and the performance gate.
+#   make bench            the default matrix, both CRIU builds -> results/<ts>/, plots/latest/
+#   make bench-reference  regenerate results/reference/, plots/reference/, REPORT.md's tables
+#   make gate             the quick matrix checked against bench/gate.conf
+# BENCH_ARGS passes options to bench/run (bench/run --help).
+BENCH_ARGS ?=
+
+.PHONY: bench-reference report
+bench: all
+	bench/run $(BENCH_ARGS)
+
+bench-reference: all
+	bench/run --reference $(BENCH_ARGS)
+	bench/report
+
+# REPORT.md's generated blocks from results/reference/ (no measuring).
+report:
+	bench/report
+
+gate: all
+	bench/gate

@@ -101,7 +101,8 @@ trap 'exit 130' INT TERM
 # its ready line, track every pid in it.
 start_tree() {
 	local ready=$1; shift
-	if ! "$BIN/cowtree" --detach --ready-file "$ready" "$@" >/dev/null; then
+	# --file-dir: a file-backed region's file goes away with the test's dir.
+	if ! "$BIN/cowtree" --detach --ready-file "$ready" --file-dir "$_TEST_TMP" "$@" >/dev/null; then
 		[ -s "$ready" ] && track_ready "$ready"
 		return 1
 	fi
