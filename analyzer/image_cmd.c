@@ -39,7 +39,7 @@ static void usage(FILE *out)
 		"  --json      one JSON document on stdout (schema: analyzer/README.md)\n"
 		"  -h, --help  this text\n"
 		"\n"
-		"Exit status: 0 on success; 1 on bad usage or a missing, truncated or corrupt\n"
+		"Exit status: 0 on success; 2 on bad usage or a missing, truncated or corrupt\n"
 		"image file (one error line naming the file and, where it applies, the offset).\n");
 }
 
@@ -193,12 +193,12 @@ int cmd_image(int argc, char **argv)
 		default:
 			err_line("image: unknown option '%s' (see cowscan image --help)",
 				 argv[optind - 1]);
-			return 1;
+			return 2;
 		}
 	}
 	if (argc - optind != 1) {
 		err_line("image: want exactly one image directory (see cowscan image --help)");
-		return 1;
+		return 2;
 	}
 	/* CRIU images count pages of the dumping machine; dumps are read
 	 * where they were made. */
@@ -210,5 +210,6 @@ int cmd_image(int argc, char **argv)
 	if (!ret)
 		ret = json ? image_report_print_json(&r) : image_report_print_table(&r);
 	free(r.procs);
-	return ret ? 1 : 0;
+	/* 2 for every error, as the other subcommands (1 is compare's "differs"). */
+	return ret ? 2 : 0;
 }

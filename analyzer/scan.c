@@ -272,8 +272,7 @@ static void read_kpages(struct scan *s)
 		struct kpage_read *bad = fl.err ? &fl : &cn;
 
 		s->pfn_available = false;
-		snprintf(s->pfn_why, sizeof(s->pfn_why), "%s: %s%s", bad->path,
-			 strerror(bad->err),
+		snprintf(s->pfn_why, sizeof(s->pfn_why), "%s: %s%s", bad->path, strerror(bad->err),
 			 bad->err == EACCES || bad->err == EPERM ? " (need CAP_SYS_ADMIN for PFNs)"
 								 : "");
 	}

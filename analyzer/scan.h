@@ -70,7 +70,7 @@ struct scan {
 	struct proc_scan *ps; /* tree.nr entries */
 	unsigned long page_size;
 	bool pfn_available;
-	char pfn_why[160]; /* why PFNs are unavailable */
+	char pfn_why[160];		  /* why PFNs are unavailable */
 	uint64_t *upfn, *kflags, *kcount; /* unique PFNs, ascending */
 	size_t nr_upfn;
 	struct pfn_rec *recs; /* grouped by unique PFN: upfn[u]'s records */

@@ -69,6 +69,8 @@ static json_t *tree_json(const struct scan *s, const struct tree_stats *t,
 			      id->depth, "index", id->index, "comm", id->comm);
 		json_object_set_new(p, "rss_bytes", bytes_or_null(ok, st->rss));
 		json_object_set_new(p, "pss_bytes", bytes_or_null(ok, st->pss_fp >> PSS_SHIFT));
+		json_object_set_new(p, "pss_anon_bytes",
+				    bytes_or_null(ok, st->pss_anon_fp >> PSS_SHIFT));
 		json_object_set_new(p, "uss_bytes", bytes_or_null(ok, st->uss));
 		json_object_set_new(p, "smaps_rss_bytes", json_integer((json_int_t)ps->rollup.rss));
 		json_object_set_new(p, "smaps_pss_bytes", json_integer((json_int_t)ps->rollup.pss));
@@ -95,6 +97,8 @@ static json_t *tree_json(const struct scan *s, const struct tree_stats *t,
 	totals = json_object();
 	json_object_set_new(totals, "rss_bytes", bytes_or_null(ok, t->rss));
 	json_object_set_new(totals, "pss_bytes", bytes_or_null(ok, t->pss_fp >> PSS_SHIFT));
+	json_object_set_new(totals, "pss_anon_bytes",
+			    bytes_or_null(ok, t->pss_anon_fp >> PSS_SHIFT));
 	json_object_set_new(totals, "uss_bytes", bytes_or_null(ok, t->uss));
 	json_object_set_new(totals, "unique_pfn_bytes", bytes_or_null(ok, t->unique_pfn));
 	json_object_set_new(totals, "private_anon_bytes", bytes_or_null(ok, t->private_anon));

@@ -45,6 +45,7 @@ static void per_process(const struct scan *s, struct tree_stats *t)
 				st->uss += ps;
 			if (kf & KPF_ANON) {
 				st->anon += ps;
+				st->pss_anon_fp += share;
 				if (cnt <= 1)
 					t->private_anon += ps;
 			}
@@ -55,6 +56,7 @@ static void per_process(const struct scan *s, struct tree_stats *t)
 		}
 		t->rss += st->rss;
 		t->pss_fp += st->pss_fp;
+		t->pss_anon_fp += st->pss_anon_fp;
 		t->uss += st->uss;
 		t->zero += st->zero;
 		t->thp += st->thp;

@@ -13,6 +13,10 @@
 
 struct proc_stats {
 	unsigned long long rss, pss_fp, uss, anon, swap, thp, zero, ksm;
+	/* PSS of anonymous pages only: they are mapped by the tree alone, so
+	 * unlike file pages (libc, ...) it does not move with what else runs
+	 * on the machine. */
+	unsigned long long pss_anon_fp;
 	unsigned long long unique;     /* distinct PFNs this process maps */
 	unsigned long long attributed; /* COW attribution */
 };
@@ -20,6 +24,7 @@ struct proc_stats {
 struct tree_stats {
 	struct proc_stats *p;
 	unsigned long long rss, pss_fp, uss, unique_pfn, private_anon, shared, zero, thp, swap, ksm;
+	unsigned long long pss_anon_fp;
 	unsigned long long shared_other_address; /* shared, but never at the same address */
 	unsigned long long *matrix;		 /* nr x nr bytes, row-major */
 	int nr;

@@ -69,7 +69,10 @@ static const struct {
 	const char *key;
 	size_t len, at;
 } total_fields[] = {
-#define TOTAL(k, f) {k ":", sizeof(k), offsetof(struct smaps_totals, f)}
+#define TOTAL(k, f)                                                                                \
+	{                                                                                          \
+		k ":", sizeof(k), offsetof(struct smaps_totals, f)                                 \
+	}
     TOTAL("Rss", rss),
     TOTAL("Pss", pss),
     TOTAL("Anonymous", anon),
