@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The switch of COW dedup (dedup/patches 0002) on every surface it has:
+# The switch of COW dedup (dedup/patches 0003) on every surface it has:
 #  - criu.conf: a config file with `no-cow-dedup` / `cow-dedup`, given with
 #    --config FILE or CRIU_CONFIG_FILE (criu/config.c reads, in order:
 #    /etc/criu/default.conf, ~/.criu/default.conf, $CRIU_CONFIG_FILE,
