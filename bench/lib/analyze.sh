@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Step 2: live figures and predictions of the tree (cowscan tree) and the
+# content snapshot the restored tree is compared against.
+. "$(dirname "$0")/common.sh"
+rep=$1
+root=$(cat "$rep/root.pid")
+timeout -k 5 600 "$BENCH_COWSCAN" tree "$root" --json >"$rep/tree.json" 2>"$rep/cowscan-tree.err" ||
+	step_fail "$rep" analyze "cowscan tree: $(tail -n 1 "$rep/cowscan-tree.err")"
+timeout -k 5 600 "$BENCH_COWSCAN" snapshot "$root" -o "$rep/snap-before" 2>"$rep/snapshot-before.err" ||
+	step_fail "$rep" analyze "cowscan snapshot: $(tail -n 1 "$rep/snapshot-before.err")"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Step 1: start a fresh tree from REP/cowtree.args (one argument a line) and
+# register its pids as live before anything else can fail.
+. "$(dirname "$0")/common.sh"
+rep=$1
+mapfile -t args <"$rep/cowtree.args"
+rm -f "$rep/ready.json"
+"$BENCH_COWTREE" --detach --ready-file "$rep/ready.json" "${args[@]}" >/dev/null 2>"$rep/cowtree.err"
+rc=$?
+# "PID<TAB>READY-FILE" lines: the run's trap kills a pid only while its
+# command line still names that ready file (common.sh: is_ours).
+if [ -s "$rep/ready.json" ]; then
+	for p in $(jq -r '.procs[].pid' "$rep/ready.json"); do
+		printf '%s\t%s\n' "$p" "$rep/ready.json"
+	done >>"$BENCH_LIVE"
+fi
+[ $rc -eq 0 ] || step_fail "$rep" start "cowtree exited $rc: $(tail -n 1 "$rep/cowtree.err")"
+jq -e '.ready == true and (.procs | length) > 0' "$rep/ready.json" >/dev/null ||
+	step_fail "$rep" start "cowtree printed no usable ready line"
+jq -r .root "$rep/ready.json" >"$rep/root.pid"
