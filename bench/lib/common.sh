@@ -31,6 +31,15 @@ step_fail() {
 	exit 1
 }
 
+# Descendants of a pid, from /proc/PID/task/*/children.
+descendants_of() {
+	local c
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		echo "$c"
+		descendants_of "$c"
+	done
+}
+
 # Every process of a ready line, then their live descendants.
 tree_pids() {
 	local p
