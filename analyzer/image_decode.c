@@ -142,7 +142,7 @@ static void normalise_entry(const PagemapEntry *e, struct pagemap_ent *out)
 }
 
 /* Where the content of an entry lives: at most one of these. */
-#define PE_LOCATION (PE_PARENT | PE_PRESENT | PE_COW)
+#define PE_LOCATION (PE_PARENT | PE_PRESENT | PE_COW | PE_COW_REF)
 
 static int check_entry(const struct img_file *f, size_t at, const struct pagemap_ent *pe,
 		       uint64_t page_size, uint64_t prev_end)
@@ -253,7 +253,8 @@ void pagemap_count(const struct pagemap *pm, struct pagemap_counts *c)
 			c->parent += pe->nr_pages;
 		if (pe->flags & PE_LAZY)
 			c->lazy += pe->nr_pages;
-		if (pe->flags & PE_COW)
+		/* Either way the content is another process's, not written here */
+		if (pe->flags & (PE_COW | PE_COW_REF))
 			c->cow += pe->nr_pages;
 	}
 }

@@ -19,7 +19,8 @@
 #define PE_LAZY	   (1u << 1) /* may be restored lazily */
 #define PE_PRESENT (1u << 2) /* content is in pages-ID.img */
 #define PE_COW	   (1u << 3) /* same as the parent process's page at this address */
-#define PE_KNOWN   (PE_PARENT | PE_LAZY | PE_PRESENT | PE_COW)
+#define PE_COW_REF (1u << 4) /* same as process ref_pid's page at ref_vaddr */
+#define PE_KNOWN   (PE_PARENT | PE_LAZY | PE_PRESENT | PE_COW | PE_COW_REF)
 
 struct pstree_proc {
 	uint32_t pid;
@@ -58,7 +59,7 @@ struct pagemap_counts {
 	uint64_t present;    /* PE_PRESENT: content in pages-<id>.img */
 	uint64_t parent;     /* PE_PARENT */
 	uint64_t lazy;	     /* PE_LAZY */
-	uint64_t cow;	     /* PE_COW */
+	uint64_t cow;	     /* PE_COW or PE_COW_REF: another process's page */
 };
 
 /* Each returns 0, or -1 with one error line naming the file and offset.

@@ -82,7 +82,7 @@ got=$(jq -c '[.procs[].ppid]' "$d/scan.json")
 check "ppids match crit's pstree.img" test "$want" = "$got"
 
 # Per process, everything crit's pagemap decode implies, as one JSON object
-# in cowscan's field names.
+# in cowscan's field names. pages_cow_marked: PE_COW (8) or PE_COW_REF (16).
 crit_counts() {
 	jq -c '.entries as $e | ($e[1:] | map(. + {n: (.nr_pages // .compat_nr_pages)})) as $p
 	| {pages_id: $e[0].pages_id, pagemap_entries: ($p | length),
@@ -90,7 +90,7 @@ crit_counts() {
 	   pages_written: ([$p[] | select(.flags % 8 >= 4) | .n] | add // 0),
 	   pages_lazy: ([$p[] | select(.flags % 4 >= 2) | .n] | add // 0),
 	   pages_in_parent: ([$p[] | select(.flags % 2 == 1) | .n] | add // 0),
-	   pages_cow_marked: ([$p[] | select(.flags % 16 >= 8) | .n] | add // 0)}'
+	   pages_cow_marked: ([$p[] | select(.flags % 32 >= 8) | .n] | add // 0)}'
 }
 cowscan_counts() {
 	jq -c --argjson pid "$1" '.procs[] | select(.pid == $pid)
