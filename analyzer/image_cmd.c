@@ -116,6 +116,7 @@ static void add_counts(struct pagemap_counts *t, const struct pagemap_counts *c)
 	t->parent += c->parent;
 	t->lazy += c->lazy;
 	t->cow += c->cow;
+	t->ref += c->ref;
 }
 
 static int scan_image(const char *dir, struct image_report *r)

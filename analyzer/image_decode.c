@@ -254,8 +254,10 @@ void pagemap_count(const struct pagemap *pm, struct pagemap_counts *c)
 		if (pe->flags & PE_LAZY)
 			c->lazy += pe->nr_pages;
 		/* Either way the content is another process's, not written here */
-		if (pe->flags & (PE_COW | PE_COW_REF))
+		if (pe->flags & PE_COW)
 			c->cow += pe->nr_pages;
+		if (pe->flags & PE_COW_REF)
+			c->ref += pe->nr_pages;
 	}
 }
 

@@ -59,7 +59,8 @@ struct pagemap_counts {
 	uint64_t present;    /* PE_PRESENT: content in pages-<id>.img */
 	uint64_t parent;     /* PE_PARENT */
 	uint64_t lazy;	     /* PE_LAZY */
-	uint64_t cow;	     /* PE_COW or PE_COW_REF: another process's page */
+	uint64_t cow;	     /* PE_COW: the parent's page at the same address */
+	uint64_t ref;	     /* PE_COW_REF: another process's page, named in the entry */
 };
 
 /* Each returns 0, or -1 with one error line naming the file and offset.

@@ -12,6 +12,7 @@ static json_t *proc_json(const struct image_proc *p, uint64_t page_size)
 	json_object_set_new(o, "ppid", json_integer(p->ppid));
 	json_object_set_new(o, "pages_written", json_integer((json_int_t)p->pm.present));
 	json_object_set_new(o, "pages_cow_marked", json_integer((json_int_t)p->pm.cow));
+	json_object_set_new(o, "pages_ref_marked", json_integer((json_int_t)p->pm.ref));
 	json_object_set_new(o, "pages_in_parent", json_integer((json_int_t)p->pm.parent));
 	json_object_set_new(o, "pages_lazy", json_integer((json_int_t)p->pm.lazy));
 	json_object_set_new(o, "pages_zero", json_integer((json_int_t)p->pages_zero));
@@ -41,13 +42,15 @@ int image_report_print_json(const struct image_report *r)
 	json_object_set_new(t, "pages_img_bytes", json_integer((json_int_t)r->pages_img_bytes));
 	json_object_set_new(t, "pages_written", json_integer((json_int_t)r->total.present));
 	json_object_set_new(t, "pages_cow_marked", json_integer((json_int_t)r->total.cow));
+	json_object_set_new(t, "pages_ref_marked", json_integer((json_int_t)r->total.ref));
 	json_object_set_new(t, "pages_in_parent", json_integer((json_int_t)r->total.parent));
 	json_object_set_new(t, "content_unique_pages", json_integer((json_int_t)c->unique));
 	json_object_set_new(t, "content_duplicate_pages", json_integer((json_int_t)c->duplicate));
 	json_object_set_new(t, "perfect_dedup_saved_bytes",
 			    json_integer((json_int_t)(c->duplicate * r->page_size)));
-	json_object_set_new(t, "cow_dedup_saved_bytes",
-			    json_integer((json_int_t)(r->total.cow * r->page_size)));
+	json_object_set_new(
+	    t, "cow_dedup_saved_bytes",
+	    json_integer((json_int_t)((r->total.cow + r->total.ref) * r->page_size)));
 	json_object_set_new(t, "pages_lazy", json_integer((json_int_t)r->total.lazy));
 	json_object_set_new(t, "pages_referenced", json_integer((json_int_t)r->total.referenced));
 	json_object_set_new(t, "pages_img_files", json_integer((json_int_t)r->pages_files));
@@ -63,22 +66,25 @@ int image_report_print_table(const struct image_report *r)
 	const struct pagemap_counts *t = &r->total;
 
 	printf("CRIU image %s (page size %llu)\n\n", r->dir, (unsigned long long)r->page_size);
-	printf("%8s %8s %5s %7s %10s %10s %10s %10s %10s %10s %11s\n", "PID", "PPID", "VMAS",
-	       "ENTRIES", "REFERENCED", "WRITTEN", "COW", "PARENT", "LAZY", "ZERO", "IMAGE");
+	printf("%8s %8s %5s %7s %10s %10s %10s %10s %10s %10s %10s %11s\n", "PID", "PPID", "VMAS",
+	       "ENTRIES", "REFERENCED", "WRITTEN", "COW", "REF", "PARENT", "LAZY", "ZERO", "IMAGE");
 	for (size_t i = 0; i < r->nr_procs; i++) {
 		const struct image_proc *p = &r->procs[i];
 
-		printf("%8u %8u %5llu %7llu %10llu %10llu %10llu %10llu %10llu %10llu %11s\n",
-		       p->pid, p->ppid, (unsigned long long)p->mm.nr_vmas,
-		       (unsigned long long)p->pm.entries, (unsigned long long)p->pm.referenced,
-		       (unsigned long long)p->pm.present, (unsigned long long)p->pm.cow,
-		       (unsigned long long)p->pm.parent, (unsigned long long)p->pm.lazy,
-		       (unsigned long long)p->pages_zero, fmt_bytes(p->image_bytes));
+		printf(
+		    "%8u %8u %5llu %7llu %10llu %10llu %10llu %10llu %10llu %10llu %10llu %11s\n",
+		    p->pid, p->ppid, (unsigned long long)p->mm.nr_vmas,
+		    (unsigned long long)p->pm.entries, (unsigned long long)p->pm.referenced,
+		    (unsigned long long)p->pm.present, (unsigned long long)p->pm.cow,
+		    (unsigned long long)p->pm.ref, (unsigned long long)p->pm.parent,
+		    (unsigned long long)p->pm.lazy, (unsigned long long)p->pages_zero,
+		    fmt_bytes(p->image_bytes));
 	}
-	printf("%8s %8s %5s %7llu %10llu %10llu %10llu %10llu %10llu %10s\n\n", "total", "", "",
-	       (unsigned long long)t->entries, (unsigned long long)t->referenced,
+	printf("%8s %8s %5s %7llu %10llu %10llu %10llu %10llu %10llu %10llu %10s\n\n", "total", "",
+	       "", (unsigned long long)t->entries, (unsigned long long)t->referenced,
 	       (unsigned long long)t->present, (unsigned long long)t->cow,
-	       (unsigned long long)t->parent, (unsigned long long)t->lazy, "");
+	       (unsigned long long)t->ref, (unsigned long long)t->parent,
+	       (unsigned long long)t->lazy, "");
 	printf("pages-*.img:            %llu files, %s (%llu pages)\n",
 	       (unsigned long long)r->pages_files, fmt_bytes(r->pages_img_bytes),
 	       (unsigned long long)c->pages);
@@ -87,8 +93,10 @@ int image_report_print_table(const struct image_report *r)
 	       (unsigned long long)c->zero);
 	printf("perfect dedup would save: %s (%llu duplicate pages)\n",
 	       fmt_bytes(c->duplicate * r->page_size), (unsigned long long)c->duplicate);
-	printf("cow dedup saved:        %s (%llu cow-marked pages)\n",
-	       fmt_bytes(t->cow * r->page_size), (unsigned long long)t->cow);
+	printf("cow dedup saved:        %s (%llu pages marked as the parent's, %llu as another "
+	       "process's)\n",
+	       fmt_bytes((t->cow + t->ref) * r->page_size), (unsigned long long)t->cow,
+	       (unsigned long long)t->ref);
 	if (fflush(stdout) || ferror(stdout)) {
 		err_errno("writing to stdout");
 		return -1;

@@ -82,7 +82,8 @@ got=$(jq -c '[.procs[].ppid]' "$d/scan.json")
 check "ppids match crit's pstree.img" test "$want" = "$got"
 
 # Per process, everything crit's pagemap decode implies, as one JSON object
-# in cowscan's field names. pages_cow_marked: PE_COW (8) or PE_COW_REF (16).
+# in cowscan's field names. pages_cow_marked: PE_COW (8); pages_ref_marked:
+# PE_COW_REF (16).
 crit_counts() {
 	jq -c '.entries as $e | ($e[1:] | map(. + {n: (.nr_pages // .compat_nr_pages)})) as $p
 	| {pages_id: $e[0].pages_id, pagemap_entries: ($p | length),
@@ -90,12 +91,13 @@ crit_counts() {
 	   pages_written: ([$p[] | select(.flags % 8 >= 4) | .n] | add // 0),
 	   pages_lazy: ([$p[] | select(.flags % 4 >= 2) | .n] | add // 0),
 	   pages_in_parent: ([$p[] | select(.flags % 2 == 1) | .n] | add // 0),
-	   pages_cow_marked: ([$p[] | select(.flags % 32 >= 8) | .n] | add // 0)}'
+	   pages_cow_marked: ([$p[] | select(.flags % 16 >= 8) | .n] | add // 0),
+	   pages_ref_marked: ([$p[] | select(.flags % 32 >= 16) | .n] | add // 0)}'
 }
 cowscan_counts() {
 	jq -c --argjson pid "$1" '.procs[] | select(.pid == $pid)
 	| {pages_id, pagemap_entries, pages_referenced, pages_written, pages_lazy,
-	   pages_in_parent, pages_cow_marked}' "$2"
+	   pages_in_parent, pages_cow_marked, pages_ref_marked}' "$2"
 }
 
 bad="" sizes_bad="" vmas_bad="" nprocs=0
@@ -182,6 +184,7 @@ for pid in $(jq -r '.entries[].pid' < <("$CRIT_DEDUP" decode -i "$d2/img/pstree.
 	"$CRIT_DEDUP" decode -i "$d2/img/pagemap-$pid.img" | crit_counts
 done >"$d2/crit.json"
 cow=$(jq -s '[.[].pages_cow_marked] | add' "$d2/crit.json")
+ref=$(jq -s '[.[].pages_ref_marked] | add' "$d2/crit.json")
 if [ "$cow" -eq 0 ]; then
 	skip "cow-marked pages of a dedup dump are counted" \
 		"the dedup build wrote no PE_COW entry (dedup/patches: $(ls "$COWDUMP_ROOT/dedup/patches" | wc -l) files)"
@@ -193,7 +196,7 @@ else
 	check "dedup dump: per-process pages per flag (PE_COW included) match crit" test "$want" = "$got"
 	got=$(jq .totals.pages_cow_marked "$d2/scan.json")
 	saved=$(jq .totals.cow_dedup_saved_bytes "$d2/scan.json")
-	if [ "$got" = "$cow" ] && [ "$saved" = $((cow * 4096)) ]; then
+	if [ "$got" = "$cow" ] && [ "$saved" = $(((cow + ref) * 4096)) ]; then
 		pass "cow-marked pages of a dedup dump are counted"
 	else
 		fail "cow-marked pages of a dedup dump are counted" \
