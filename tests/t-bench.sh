@@ -74,6 +74,16 @@ check "a progress line with an ETA is printed per step" \
 check "no tree process is left after the run" test -z "$(live_tree_pids "$tmp/run/raw")"
 check "no dump directory is left after the run" test "$(bench_dumps)" = "$before_dumps"
 
+# A file-backed region's file (CRIU needs it until restore) goes with its
+# repeat's dump directory.
+mkdir -p "$tmp/fdumps"
+"$run" --scenarios filepriv --scale small --repeat 1 --variants dedup --no-plots \
+	--dump-dir-root "$tmp/fdumps" --out "$tmp/frun" >/dev/null 2>&1
+check "a file-backed scenario runs" jq -e '.cases[0].variants.dedup.repeats[0].ok' "$tmp/frun/run.json"
+froot=$(jq -r .root "$tmp"/frun/raw/filepriv/dedup/r*/ready.json 2>/dev/null | head -n 1)
+check "no region file of a file-backed tree is left after the run" \
+	test -n "$froot" -a -z "$(find "$tmp/fdumps" /dev/shm -maxdepth 2 -name "cowtree-$froot-*" 2>/dev/null)"
+
 "$root/bench/plot" "$tmp/run" "$tmp/plots" 2>"$tmp/plot.err"
 n=0
 for p in image-vs-written image-vs-fanout pss-restore time-vs-image; do

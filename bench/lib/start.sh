@@ -2,10 +2,14 @@
 # Step 1: start a fresh tree from REP/cowtree.args (one argument a line) and
 # register its pids as live before anything else can fail.
 . "$(dirname "$0")/common.sh"
-rep=$1
+rep=$1 dir=$2
 mapfile -t args <"$rep/cowtree.args"
 rm -f "$rep/ready.json"
-"$BENCH_COWTREE" --detach --ready-file "$rep/ready.json" "${args[@]}" >/dev/null 2>"$rep/cowtree.err"
+# A file-backed region's file lives beside the dump directory and goes with
+# it (bench/run removes DIR.files with DIR): CRIU needs it until restore.
+mkdir -p "$dir.files"
+"$BENCH_COWTREE" --detach --ready-file "$rep/ready.json" --file-dir "$dir.files" "${args[@]}" \
+	>/dev/null 2>"$rep/cowtree.err"
 rc=$?
 # "PID<TAB>READY-FILE" lines: the run's trap kills a pid only while its
 # command line still names that ready file (common.sh: is_ours).
