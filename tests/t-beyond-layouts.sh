@@ -18,8 +18,10 @@
 #    content, and the writer reads the new one;
 #  - sharing and write once (layouts listed in SHARED_LAYOUTS, the ones
 #    dedup rebuilds): dedup post-restore total PSS < baseline post-restore
-#    total PSS, and dedup image pages < baseline image pages. The other
-#    layouts fall back to copies, like baseline: correctness only.
+#    total PSS and <= SHARED_KEPT x the PSS before the dump (a copy of the
+#    region in even one process breaks it at this scale), and dedup image
+#    pages < baseline image pages. Other layouts would fall back to copies,
+#    like baseline: correctness only.
 #  - huge pages (THP_LAYOUTS): the tree's AnonHugePages after a dedup
 #    restore >= THP_KEPT x before the dump (baseline restores none).
 # The PSS ratios and image sizes of every run are printed as INFO lines and
@@ -31,8 +33,12 @@ out=$root/build/test-logs/beyond-layouts
 CRIU_DEDUP=${BEYOND_CRIU:-$CRIU_DEDUP}
 # Layouts where the dedup restore keeps the sharing (the others fall back
 # to copies and are only held to correctness and write-once).
-SHARED_LAYOUTS=${BEYOND_SHARED:-"split regress-500-800"}
-LAYOUTS=${BEYOND_LAYOUTS:-"split regress-500-800 sibling grandchild mremap thp"}
+SHARED_LAYOUTS=${BEYOND_SHARED:-"split regress-500-800 sibling cousins grandchild mremap"}
+LAYOUTS=${BEYOND_LAYOUTS:-"split regress-500-800 sibling cousins grandchild mremap thp"}
+# The dedup restore's total PSS over the PSS before the dump, at most
+# (issue 7's benchmark goal is 1.02 at default scale, REPORT.md; here, at
+# small scale, the tree's own file-backed pages weigh more)
+SHARED_KEPT=1.05
 # Layouts whose huge pages dedup keeps: AnonHugePages after restore >=
 # THP_KEPT x before (issue goal 0.9).
 THP_LAYOUTS="thp"
@@ -244,6 +250,13 @@ for s in $LAYOUTS; do
 	else
 		fail "$s: dedup restore keeps sharing that baseline loses (PSS after restore)" \
 			"dedup $(pss "$d" pss_after_bytes) B >= baseline $(pss "$b" pss_after_bytes) B"
+	fi
+	if awk -v a="$(pss "$d" pss_after_bytes)" -v b="$(pss "$d" pss_before_bytes)" -v f="$SHARED_KEPT" \
+		'BEGIN { exit !(b > 0 && a <= b * f) }'; then
+		pass "$s: dedup restore keeps the tree's sharing (PSS after <= $SHARED_KEPT x before)"
+	else
+		fail "$s: dedup restore keeps the tree's sharing (PSS after <= $SHARED_KEPT x before)" \
+			"before $(pss "$d" pss_before_bytes) B, after $(pss "$d" pss_after_bytes) B"
 	fi
 	if [ "$(img "$d")" -lt "$(img "$b")" ]; then
 		pass "$s: dedup writes shared pages once (image pages below baseline)"

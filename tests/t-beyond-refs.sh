@@ -17,6 +17,12 @@
 #    that is not in the image, via crit decode/encode) makes the dedup
 #    restore fail with a clear error naming the reference, and no restored
 #    process is left;
+#  - a truncated pages image (the largest pages-*.img cut in half: the
+#    holder of most shared pages, read by the ghost or ancestor VMA the
+#    others inherit, see dedup/README.md 0014-0015) makes the dedup restore
+#    fail with an error in its log that says so (patch 0016; without it
+#    CRIU 4.2.1 spins forever on the async read path), and no restored
+#    process is left;
 #  - the intact image restores with memory content identical to the dump
 #    (cowscan snapshot + compare).
 # Ratios and PSS are printed as INFO lines; JSON under build/test-logs/beyond-refs/.
@@ -25,7 +31,7 @@
 root=$COWDUMP_ROOT
 out=$root/build/test-logs/beyond-refs
 CRIU_DEDUP=${BEYOND_CRIU:-$CRIU_DEDUP}
-REFS_LAYOUTS=${REFS_LAYOUTS:-"sibling grandchild mremap"}
+REFS_LAYOUTS=${REFS_LAYOUTS:-"sibling cousins grandchild mremap"}
 REFS_SCALE=${REFS_SCALE:-small}
 REFS_MAX=1.01
 # crit of the same CRIU tree as the criu binary (knows the PE_COW_REF fields)
@@ -190,6 +196,24 @@ for s in $REFS_LAYOUTS; do
 		fi
 	fi
 	rm -rf "$tmp/bad"
+
+	cp -a "$tmp/img" "$tmp/short"
+	big=$(ls -S "$tmp/short"/pages-*.img | head -n 1)
+	truncate -s $(($(stat -c %s "$big") / 2)) "$big"
+	if criu_restore dedup "$tmp/short" 2>"$o/err"; then
+		fail "$s: a truncated pages image fails the restore" "restore succeeded"
+		kill_tracked
+		continue
+	fi
+	cp "$tmp/short/restore.log" "$o/restore-truncated.log"
+	wait_gone 10 $(jq -r '.procs[].pid' "$o/ready.json")
+	if grep -q "The pages image ends at" "$tmp/short/restore.log" && none_alive "$o/ready.json"; then
+		pass "$s: a truncated pages image fails the restore with a clear error, no process left"
+	else
+		fail "$s: a truncated pages image fails the restore with a clear error, no process left" \
+			"see $o/restore-truncated.log"
+	fi
+	rm -rf "$tmp/short"
 
 	if ! criu_restore dedup "$tmp/img" 2>"$o/err"; then
 		cp "$tmp/img/restore.log" "$o/" 2>/dev/null

@@ -6,11 +6,14 @@
 #
 # Checks:
 #  - both variants: memory content identical after restore (cowscan compare);
-#  - dedup, parent/child sharing scenarios only: image pages <= 1.01 x the
-#    analyzer's ideal + CRIU's own footprint (see is_parent_child_sharing
-#    and CRIU_FOOTPRINT_PAGES below);
-#  - dedup: post-restore total PSS <= baseline's post-restore total PSS
-#    + PSS_TOLERANCE;
+#  - dedup, every scenario: image pages <= 1.01 x the analyzer's ideal +
+#    CRIU's own footprint (see CRIU_FOOTPRINT_PAGES below): a page shared
+#    with the parent is a PE_COW mark, one shared with any other task a
+#    PE_COW_REF (patches 0010-0012), whatever the layout;
+#  - dedup: post-restore anonymous PSS <= baseline's post-restore one
+#    + PSS_TOLERANCE, and <= KEPT_FACTOR x the anonymous PSS before the
+#    dump: the tree's sharing survives the dump and restore (patches
+#    0013-0015 for the layouts beyond parent/child);
 #  - dedup: never writes more page bytes than baseline (+ IMAGE_TOLERANCE).
 #
 # The ideal (cowscan tree: predict.ideal_image_bytes) counts each distinct
@@ -35,6 +38,10 @@
 root=$COWDUMP_ROOT
 out=$root/build/test-logs/dedup-scenarios
 IDEAL_FACTOR=1.01
+# Anonymous PSS after a dedup restore over before the dump, at most (issue
+# 7's benchmark goal is 1.02 of total PSS at default scale; here a few
+# pages CRIU's own seizure made private weigh more)
+KEPT_FACTOR=1.03
 CRIU_FOOTPRINT_PAGES=12
 # Restored memory is compared on anonymous PSS (pss_anon_bytes): total PSS
 # also counts the tree's share of libc & co. pages, which moves with
@@ -60,18 +67,6 @@ if [ "${#confs[@]}" -eq 0 ]; then
 fi
 rm -rf "$out"
 mkdir -p "$out"
-
-# Parent/child sharing: every process keeps the region at its parent's
-# address in a VMA equal to its parent's, so each shared page is "the
-# parent's page at this address", the one thing dedup can refer to. That is
-# layout none with at least one child. Not so: split (the parent's VMA is
-# split, restore cannot inherit it), munmap (only siblings share), mremap
-# (another address), grandchild (the child shares with its grandparent,
-# not its parent). Decided from the ready line, which states the layout
-# the tree really has.
-is_parent_child_sharing() {
-	jq -e '.layout == "none" and (.procs | length) > 1' "$1" >/dev/null
-}
 
 # le_scaled A B F [PLUS]: A <= B * F + PLUS (integers of bytes, F decimal).
 le_scaled() { awk -v a="$1" -v b="$2" -v f="$3" -v p="${4:-0}" 'BEGIN { exit !(a <= b * f + p) }'; }
@@ -151,26 +146,30 @@ for conf in "${confs[@]}"; do
 	pss_d0=$(jq '.totals.pss_bytes' "$d/tree-before.json")
 	pss_d1=$(jq '.totals.pss_bytes' "$d/tree-after.json")
 	apss_b1=$(jq '.totals.pss_anon_bytes' "$b/tree-after.json")
+	apss_d0=$(jq '.totals.pss_anon_bytes' "$d/tree-before.json")
 	apss_d1=$(jq '.totals.pss_anon_bytes' "$d/tree-after.json")
 	cow=$(jq '.totals.pages_cow_marked' "$d/image.json")
 	nprocs=$(jq '.procs | length' "$d/ready.json")
 	slack=$((nprocs * CRIU_FOOTPRINT_PAGES * $(jq .page_size "$d/ready.json")))
-	sharing=no
-	is_parent_child_sharing "$d/ready.json" && sharing=yes
+	kept=$(awk -v a="$apss_d1" -v b="$apss_d0" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
 	ratio=$(awk -v a="$img_d" -v i="$ideal" 'BEGIN { if (i > 0) printf "%.3f", a / i; else print "-" }')
-	rows+=("$(printf '%-18s %-3s %8s %8s %8s %6s %6s %8s %8s %8s %8s' "$s" $sharing \
+	rows+=("$(printf '%-18s %6s %8s %8s %8s %6s %6s %8s %8s %8s %8s' "$s" "$kept" \
 		"$(mib "$img_b")" "$(mib "$img_d")" "$(mib "$ideal")" "$ratio" "$cow" \
 		"$(mib "$pss_b0")" "$(mib "$pss_b1")" "$(mib "$pss_d0")" "$(mib "$pss_d1")")")
 
-	if [ "$sharing" = yes ]; then
-		if [ "$ideal" = null ]; then
-			fail "$s dedup: image pages <= $IDEAL_FACTOR x ideal + CRIU footprint" "no ideal (PFNs unavailable?)"
-		elif le_scaled "$img_d" "$ideal" $IDEAL_FACTOR "$slack"; then
-			pass "$s dedup: image pages <= $IDEAL_FACTOR x ideal + CRIU footprint"
-		else
-			fail "$s dedup: image pages <= $IDEAL_FACTOR x ideal + CRIU footprint" \
-				"image $img_d bytes, ideal $ideal bytes (ratio $ratio) + slack $slack, $cow pages cow-marked"
-		fi
+	if [ "$ideal" = null ]; then
+		fail "$s dedup: image pages <= $IDEAL_FACTOR x ideal + CRIU footprint" "no ideal (PFNs unavailable?)"
+	elif le_scaled "$img_d" "$ideal" $IDEAL_FACTOR "$slack"; then
+		pass "$s dedup: image pages <= $IDEAL_FACTOR x ideal + CRIU footprint"
+	else
+		fail "$s dedup: image pages <= $IDEAL_FACTOR x ideal + CRIU footprint" \
+			"image $img_d bytes, ideal $ideal bytes (ratio $ratio) + slack $slack, $cow pages cow-marked"
+	fi
+	if le_scaled "$apss_d1" "$apss_d0" $KEPT_FACTOR; then
+		pass "$s dedup: anonymous PSS after restore <= $KEPT_FACTOR x before the dump"
+	else
+		fail "$s dedup: anonymous PSS after restore <= $KEPT_FACTOR x before the dump" \
+			"before $apss_d0 bytes, after $apss_d1 bytes (ratio $kept)"
 	fi
 	if le_scaled "$img_d" "$img_b" 1 "$(awk -v b="$img_b" -v t=$IMAGE_TOLERANCE 'BEGIN { printf "%d", b * t }')"; then
 		pass "$s dedup: image not larger than baseline's"
@@ -186,9 +185,9 @@ for conf in "${confs[@]}"; do
 done
 
 echo
-echo "image bytes and total PSS in MiB; ratio = dedup image / ideal; cow = pages cow-marked in the dedup image"
+echo "image bytes and total PSS in MiB; kept = dedup anonymous PSS after restore / before dump; ratio = dedup image / ideal; cow = pages cow-marked in the dedup image"
 {
-	printf '%-18s %-3s %8s %8s %8s %6s %6s %8s %8s %8s %8s\n' scenario p/c img-base img-dedup ideal ratio cow \
+	printf '%-18s %6s %8s %8s %8s %6s %6s %8s %8s %8s %8s\n' scenario kept img-base img-dedup ideal ratio cow \
 		pss-b0 pss-b1 pss-d0 pss-d1
 	printf '%s\n' ${rows[@]+"${rows[@]}"}
 } | tee "$out/table.txt"
