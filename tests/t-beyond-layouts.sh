@@ -34,7 +34,7 @@ CRIU_DEDUP=${BEYOND_CRIU:-$CRIU_DEDUP}
 # Layouts where the dedup restore keeps the sharing (the others fall back
 # to copies and are only held to correctness and write-once).
 SHARED_LAYOUTS=${BEYOND_SHARED:-"split regress-500-800 sibling cousins grandchild mremap"}
-LAYOUTS=${BEYOND_LAYOUTS:-"split regress-500-800 sibling cousins grandchild mremap thp"}
+LAYOUTS=${BEYOND_LAYOUTS:-"split regress-500-800 sibling cousins grandchild mremap thp mremap-grow"}
 # The dedup restore's total PSS over the PSS before the dump, at most
 # (issue 7's benchmark goal is 1.02 at default scale, REPORT.md; here, at
 # small scale, the tree's own file-backed pages weigh more)

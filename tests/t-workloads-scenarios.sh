@@ -16,7 +16,7 @@
 TOL=0.02
 tmp=$(mktmp)
 scenarios=$(ls "$COWDUMP_ROOT"/workloads/scenarios/*.conf | xargs -n1 basename | sed 's/\.conf$//')
-check "the catalogue holds the 12 named scenarios" test "$(wc -w <<<"$scenarios")" -ge 12
+check "the catalogue holds the 12 named scenarios and more" test "$(wc -w <<<"$scenarios")" -ge 12
 for s in fanout fanout-readonly chain split sibling mremap grandchild thp filepriv zero-heavy \
 	no-sharing regress-500-800; do
 	[ -f "$COWDUMP_ROOT/workloads/scenarios/$s.conf" ] || fail "scenario $s exists"
@@ -34,6 +34,8 @@ verify_sharing() {
 	cw=$(rl "$r" .child_write) pw=$(rl "$r" .parent_write) layout=$(rl "$r" .layout)
 	n=$(rl "$r" '.procs | length')
 	for ((i = 1; i < n; i++)); do
+		# unmapped its own region after forking (munmap at depth > 1): no frames
+		[ "$(proc_field "$r" $i region_addr)" = null ] && continue
 		pi=$(index_of "$r" "$(proc_field "$r" $i ppid)")
 		ref=$pi
 		exp=$(awk -v c="$cw" -v p="$pw" 'BEGIN { print (1 - c) * (1 - p) }')
@@ -57,7 +59,7 @@ verify_sharing() {
 
 # verify_layout S READY: what the scenario's layout and region look like.
 verify_layout() {
-	local s=$1 r=$2 root size addr1 f
+	local s=$1 r=$2 root size addr1 f vma
 	root=$(rl "$r" .root) size=$(rl "$r" .region_size)
 	case "$(rl "$r" .layout)" in
 	split)
@@ -76,6 +78,13 @@ verify_layout() {
 			test "$(proc_field "$r" 1 region_addr)" != "$(proc_field "$r" 0 region_addr)"
 		check "$s: the second child's region did not" \
 			test "$(proc_field "$r" 2 region_addr)" = "$(proc_field "$r" 0 region_addr)"
+		;;
+	mremap-grow)
+		addr1=$(proc_field "$r" 1 region_addr)
+		check "$s: the first child's region moved" test "$addr1" != "$(proc_field "$r" 0 region_addr)"
+		vma=$(grep -m1 "^${addr1#0x}-" /proc/"$(proc_field "$r" 1 pid)"/maps | cut -d' ' -f1)
+		check "$s: the first child's region VMA is one page longer than the region" \
+			test -n "$vma" -a "$((16#${vma#*-} - 16#${vma%-*}))" = "$((size + $(getconf PAGESIZE)))"
 		;;
 	esac
 	if [ "$(rl "$r" .thp)" = true ]; then

@@ -39,29 +39,43 @@ static int munmap_after_forks(struct node *n, char *err, size_t errlen)
 }
 
 /* mremap: the first child of every parent moves its region elsewhere; the
- * pages stay shared, the addresses no longer match the parent's. */
-static int mremap_as_child(struct node *n, char *err, size_t errlen)
+ * pages stay shared, the addresses no longer match the parent's. With
+ * @grow, the moved VMA is one page longer than the parent's, so no VMA of
+ * the parent has its length (a layout whose sharing restore cannot rebuild
+ * by inheritance: dedup/README.md, "Still restored as a copy"). */
+static int move_region(struct node *n, int grow, const char *name, char *err, size_t errlen)
 {
+	uint64_t len = n->p->size + (grow ? n->page_size : 0);
 	void *to, *moved;
 
 	if (n->sibling != 0)
 		return 0;
-	to = region_reserve(n);
+	to = region_reserve_len(n, len);
 	if (!to) {
-		snprintf(err, errlen, "--layout mremap: pid %d: reserve: %s", (int)getpid(),
+		snprintf(err, errlen, "--layout %s: pid %d: reserve: %s", name, (int)getpid(),
 			 strerror(errno));
 		return -1;
 	}
-	moved = mremap(n->region, n->p->size, n->p->size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	moved = mremap(n->region, n->p->size, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	if (moved == MAP_FAILED) {
-		snprintf(err, errlen, "--layout mremap: pid %d: mremap: %s", (int)getpid(),
+		snprintf(err, errlen, "--layout %s: pid %d: mremap: %s", name, (int)getpid(),
 			 strerror(errno));
-		munmap(to, n->p->size);
+		munmap(to, len);
 		return -1;
 	}
 	n->region = moved;
-	n->action = "mremap";
+	n->action = name;
 	return 0;
+}
+
+static int mremap_as_child(struct node *n, char *err, size_t errlen)
+{
+	return move_region(n, 0, "mremap", err, errlen);
+}
+
+static int mremap_grow_as_child(struct node *n, char *err, size_t errlen)
+{
+	return move_region(n, 1, "mremap-grow", err, errlen);
 }
 
 /* grandchild: every inner process (not the root, has children) rewrites all
@@ -85,6 +99,8 @@ const struct layout layouts[] = {
      mremap_as_child},
     {"grandchild", "inner processes rewrite everything; grandchildren share with the root", 2,
      grandchild_after_forks, NULL},
+    {"mremap-grow", "the first child of each parent mremaps its region elsewhere, one page longer",
+     1, NULL, mremap_grow_as_child},
 };
 const int nr_layouts = sizeof(layouts) / sizeof(layouts[0]);
 

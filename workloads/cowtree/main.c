@@ -33,7 +33,7 @@ static const struct opt {
     {"zero", "R", "fraction of pages left as the zero page (default 0: none)"},
     {"thp", NULL, "2 MiB-aligned region with MADV_HUGEPAGE"},
     {"backing", "anon|file", "anonymous, or MAP_PRIVATE of a file in --file-dir"},
-    {"layout", "L", "none|split|munmap|mremap|grandchild: change after fork"},
+    {"layout", "L", "none|split|munmap|mremap|grandchild|mremap-grow: change after fork"},
     {"seed", "N", "chooses the written and zero pages and their contents (default 1)"},
     {"detach", NULL, "start the tree in a new session, print the ready line, exit"},
     {"ready-file", "PATH", "also write the ready line (atomically) to PATH"},

@@ -169,7 +169,7 @@ int params_set(struct params *p, const char *name, const char *value, char *err,
 	} else if (strcmp(name, "layout") == 0) {
 		int idx = layout_find(v);
 		if (idx < 0)
-			BAD("'%s' is not a layout (none, split, munmap, mremap, grandchild)", v);
+			BAD("'%s' is not a layout (none, split, munmap, mremap, grandchild, mremap-grow)", v);
 		p->layout = idx;
 	} else if (strcmp(name, "seed") == 0) {
 		char *end;

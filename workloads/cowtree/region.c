@@ -58,7 +58,12 @@ static void *reserve_aligned(uint64_t len, uint64_t align)
 
 void *region_reserve(const struct node *n)
 {
-	return reserve_aligned(n->p->size, n->p->thp ? THP_SIZE : n->page_size);
+	return region_reserve_len(n, n->p->size);
+}
+
+void *region_reserve_len(const struct node *n, uint64_t len)
+{
+	return reserve_aligned(len, n->p->thp ? THP_SIZE : n->page_size);
 }
 
 int region_map(struct node *n, char *file_path, size_t pathlen, char *err, size_t errlen)

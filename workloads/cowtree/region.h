@@ -26,5 +26,7 @@ int region_rewrite(struct node *n, double ratio, enum phase phase, char *err, si
 /* Reserve an address range for a region of the node's size, aligned like
  * the original (for mremap). */
 void *region_reserve(const struct node *n);
+/* The same for @len bytes (a region moved and grown) */
+void *region_reserve_len(const struct node *n, uint64_t len);
 
 #endif
