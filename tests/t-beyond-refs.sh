@@ -16,7 +16,8 @@
 #  - a corrupted reference (ref_pid of one PE_COW_REF entry set to a pid
 #    that is not in the image, via crit decode/encode) makes the dedup
 #    restore fail with a clear error naming the reference, and no restored
-#    process is left;
+#    process is left (patch 0018: without it, a task forked while the
+#    failing restore killed its parent was left behind);
 #  - a truncated pages image (the largest pages-*.img cut in half: the
 #    holder of most shared pages, read by the ghost or ancestor VMA the
 #    others inherit, see dedup/README.md 0014-0015) makes the dedup restore
