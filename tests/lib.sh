@@ -22,6 +22,19 @@ skip() { echo "SKIP: $1${2:+: $2}"; }
 # check NAME CMD...: PASS if CMD succeeds, FAIL otherwise.
 check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n"; fi; }
 
+# tools_built WHAT FILE...: every FILE is executable; else one FAIL named
+# WHAT for the first missing one, and a non-zero return (the caller exits).
+tools_built() {
+	local what=$1 f
+	shift
+	for f in "$@"; do
+		if [ ! -x "$f" ]; then
+			fail "$what" "$f missing"
+			return 1
+		fi
+	done
+}
+
 criu_bin() {
 	case "$1" in
 	baseline) echo "$CRIU_BASELINE" ;;

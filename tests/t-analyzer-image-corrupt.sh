@@ -5,10 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 COWSCAN_ASAN=${COWSCAN_ASAN:-$COWDUMP_ROOT/build/asan/bin/cowscan}
-if [ ! -x "$COWSCAN_ASAN" ]; then
-	fail "the ASan build of cowscan is built" "$COWSCAN_ASAN missing"
-	exit 1
-fi
+tools_built "the ASan build of cowscan is built" "$COWSCAN_ASAN" || exit 1
 
 # A real baseline dump of a tiny detached tree (a python parent with one
 # child), the good image every case below damages one file of.

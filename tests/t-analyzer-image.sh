@@ -8,10 +8,7 @@ COWSCAN=${COWSCAN:-$BIN/cowscan}
 CRIT_BASELINE=$COWDUMP_ROOT/build/criu-baseline/crit.sh
 CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 
-if [ ! -x "$COWSCAN" ]; then
-	fail "cowscan is built" "$COWSCAN missing"
-	exit 1
-fi
+tools_built "cowscan is built" "$COWSCAN" || exit 1
 
 # A small fork tree: cowtree's fanout scenario when it exists; otherwise a
 # python parent with a private 64-page region of 8 distinct contents and 3

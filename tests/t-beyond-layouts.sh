@@ -44,12 +44,7 @@ SHARED_KEPT=1.05
 THP_LAYOUTS="thp"
 THP_KEPT=0.9
 
-for b in "$BIN/cowtree" "$BIN/cowscan" "$CRIU_DEDUP" "$CRIU_BASELINE"; do
-	if [ ! -x "$b" ]; then
-		fail "layout test tools are built" "$b missing"
-		exit 0
-	fi
-done
+tools_built "layout test tools are built" "$BIN/cowtree" "$BIN/cowscan" "$CRIU_DEDUP" "$CRIU_BASELINE" || exit 0
 rm -rf "$out"
 mkdir -p "$out"
 

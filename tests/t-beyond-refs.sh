@@ -39,12 +39,7 @@ REFS_MAX=1.01
 criu_tree=$(cd "$(dirname "$CRIU_DEDUP")/.." && pwd)
 crit() { PYTHONPATH="$criu_tree/lib:$criu_tree/crit" /usr/bin/python3 -m crit "$@"; }
 
-for b in "$BIN/cowtree" "$BIN/cowscan" "$CRIU_DEDUP" "$CRIU_BASELINE"; do
-	if [ ! -x "$b" ]; then
-		fail "refs test tools are built" "$b missing"
-		exit 0
-	fi
-done
+tools_built "refs test tools are built" "$BIN/cowtree" "$BIN/cowscan" "$CRIU_DEDUP" "$CRIU_BASELINE" || exit 0
 rm -rf "$out"
 mkdir -p "$out"
 
