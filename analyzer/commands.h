@@ -7,7 +7,4 @@ int cmd_tree(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 
-/* Parse a pid argument; -1 with an error line when it is not one. */
-int parse_pid(const char *arg);
-
 #endif

@@ -60,20 +60,6 @@ static int cmd_help(int argc, char **argv)
 	return 0;
 }
 
-int parse_pid(const char *arg)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v <= 0 || v > INT_MAX) {
-		err_line("'%s' is not a process id", arg);
-		return -1;
-	}
-	return (int)v;
-}
-
 int main(int argc, char **argv)
 {
 	size_t i;

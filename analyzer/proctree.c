@@ -9,11 +9,6 @@
 #include "proctree.h"
 #include "util.h"
 
-bool errno_means_gone(int err)
-{
-	return err == ENOENT || err == ESRCH;
-}
-
 /* Fill ppid, comm and start time from /proc/PID/stat. The comm may hold
  * spaces and parentheses, so fields are counted from its last ')'. */
 static int read_stat(struct proc_id *p)
