@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "memread.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -31,6 +32,16 @@ static json_t *load(const char *path)
 	if (!json_is_array(json_object_get(doc, "procs")) ||
 	    strcmp(json_string_value(json_object_get(doc, "kind")) ?: "", "snapshot")) {
 		err_line("%s: not a cowscan snapshot (no \"kind\":\"snapshot\" with procs)", path);
+		json_decref(doc);
+		return NULL;
+	}
+	/* Hashes of another scheme (an older cowscan) would all differ. */
+	if (strcmp(json_string_value(json_object_get(doc, "content_hash")) ?: "none",
+		   MEM_CONTENT_HASH)) {
+		err_line("%s: content hashed as \"%s\", this cowscan hashes as \"%s\": take both "
+			 "snapshots with the same cowscan",
+			 path, json_string_value(json_object_get(doc, "content_hash")) ?: "none",
+			 MEM_CONTENT_HASH);
 		json_decref(doc);
 		return NULL;
 	}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "commands.h"
+#include "memread.h"
 #include "scan.h"
 #include "snapshot.h"
 #include "tree_stats.h"
@@ -56,6 +57,7 @@ static json_t *snapshot_doc(const struct scan *s, const struct tree_stats *t)
 	json_object_set_new(doc, "page_size", json_integer((json_int_t)s->page_size));
 	json_object_set_new(doc, "pfn_available", json_boolean(ok));
 	json_object_set_new(doc, "rseq_masking", json_string("ptrace-get-rseq-configuration"));
+	json_object_set_new(doc, "content_hash", json_string(MEM_CONTENT_HASH));
 	json_object_set_new(doc, "pss_bytes", or_null(ok, t->pss_fp >> PSS_SHIFT));
 	json_object_set_new(doc, "unique_bytes", or_null(ok, t->unique_pfn));
 	for (i = 0; i < s->tree.nr; i++) {

@@ -7,6 +7,9 @@
 # copied and partly past EOF, a cowtree below):
 #   - total Rss (smaps_rollup, summed) and every process's pagemap present
 #     bits are the same before and after a snapshot;
+#   - so is the tree's sharing: its distinct frames (cowscan tree's
+#     unique_pfn_bytes), which a reader that pins pages (process_vm_readv:
+#     a read-only pin of a COW-shared anonymous page unshares it) breaks;
 #   - every VMA but the kernel's is hashed (untouched ones included);
 #   - once every page has been read in on purpose, a second snapshot
 #     compares identical: an untouched page is hashed as the content a read
@@ -22,6 +25,7 @@ tools_built "snapshot test tools are built" "$COWSCAN" "$BIN/cowtree" || exit 0
 untouched_tree "$T" || { fail "untouched tree starts" "$(head -n 1 "$T/root.err")"; exit 1; }
 
 mem_state $UT_PIDS >"$T/state.before"
+"$COWSCAN" tree "$UT_ROOT" --json >"$T/tree.before" 2>"$T/err" || { fail "cowscan tree runs" "$(head -n 1 "$T/err")"; exit 1; }
 "$COWSCAN" snapshot "$UT_ROOT" -o "$T/snap1.json" 2>"$T/err" || { fail "snapshot runs" "$(head -n 1 "$T/err")"; exit 1; }
 mem_state $UT_PIDS >"$T/state.after"
 rss_before=$(head -n 1 "$T/state.before" | cut -d' ' -f2)
@@ -38,6 +42,14 @@ if [ -z "$diff" ]; then
 	pass "snapshot leaves every process's pagemap present bits unchanged"
 else
 	fail "snapshot leaves every process's pagemap present bits unchanged" "$diff"
+fi
+"$COWSCAN" tree "$UT_ROOT" --json >"$T/tree.after" 2>"$T/err"
+u_before=$(jq .totals.unique_pfn_bytes "$T/tree.before")
+u_after=$(jq .totals.unique_pfn_bytes "$T/tree.after")
+if [ "$u_before" = "$u_after" ]; then
+	pass "snapshot keeps the tree's sharing (distinct frames unchanged)"
+else
+	fail "snapshot keeps the tree's sharing (distinct frames unchanged)" "unique_pfn_bytes $u_before -> $u_after"
 fi
 check "snapshot hashes every VMA but the kernel's (untouched ones, file past EOF)" \
 	jqe 'all(.procs[].vmas[]; .status == "hashed" or .status == "kernel-area")' "$T/snap1.json"
