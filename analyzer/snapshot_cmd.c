@@ -2,7 +2,6 @@
  * dump and restore (compare_cmd.c). Processes are recorded in tree
  * pre-order; compare matches them by that position. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,17 +12,6 @@
 #include "snapshot.h"
 #include "tree_stats.h"
 #include "util.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: cowscan snapshot PID -o FILE\n"
-		   "  Record, for every process of the tree under PID (pre-order), a content\n"
-		   "  hash of each VMA read through /proc/PID/mem with each thread's rseq area\n"
-		   "  masked (found with PTRACE_GET_RSEQ_CONFIGURATION), plus PSS and unique\n"
-		   "  bytes. The processes are briefly ptrace-interrupted. Needs root.\n"
-		   "  -o, --output FILE   where to write the snapshot (JSON)\n"
-		   "  -h, --help\n");
-}
 
 static json_t *rseq_json(const struct rseq_area *r, int nr)
 {
@@ -104,35 +92,15 @@ static json_t *snapshot_doc(const struct scan *s, const struct tree_stats *t)
 	return doc;
 }
 
-int cmd_snapshot(int argc, char **argv)
+int cmd_snapshot(const struct cli_args *a)
 {
-	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
-	const char *out = NULL;
+	const char *out = cli_value(a, "output");
 	struct scan s;
 	struct tree_stats t;
 	json_t *doc;
-	int c, pid, ret = 0;
+	int pid, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 1 || !out) {
-		err_line("snapshot: expected PID and -o FILE (see cowscan snapshot --help)");
-		return 2;
-	}
-	pid = parse_pid(argv[optind]);
+	pid = parse_pid(a->pos[0]);
 	if (pid < 0)
 		return 2;
 	if (scan_tree(pid, &s)) {

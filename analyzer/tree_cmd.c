@@ -1,6 +1,5 @@
 /* cowscan tree PID: COW sharing of a live process tree, and predictions of
  * what CRIU 4.2.1 will write and restore. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -9,17 +8,6 @@
 #include "scan.h"
 #include "tree_stats.h"
 #include "util.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: cowscan tree PID [--json] [--vmas]\n"
-		   "  Measure copy-on-write sharing in the process tree under PID and predict\n"
-		   "  CRIU 4.2.1's image size and post-restore PSS. Needs root (CAP_SYS_ADMIN)\n"
-		   "  for PFN-based figures; without it they are reported as unavailable.\n"
-		   "  --json   one JSON document (schema in analyzer/README.md)\n"
-		   "  --vmas   also list every VMA with its smaps RSS/PSS and CRIU inheritance\n"
-		   "  -h, --help\n");
-}
 
 static json_t *bytes_or_null(bool ok, unsigned long long v)
 {
@@ -207,40 +195,16 @@ static void print_timing(const struct scan *s, double t0, double t_scan, double 
 		(t_end - t_stats) * 1e3, s->nr_upfn, s->nr_recs);
 }
 
-int cmd_tree(int argc, char **argv)
+int cmd_tree(const struct cli_args *a)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-					     {"vmas", no_argument, NULL, 'v'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
-	bool json = false, with_vmas = false;
+	bool json = cli_flag(a, "json"), with_vmas = cli_flag(a, "vmas");
 	struct scan s;
 	struct tree_stats t;
 	struct prediction pr, *prp = NULL;
-	int c, pid, ret = 0;
+	int pid, ret = 0;
 	double t0, t_scan, t_stats;
 
-	while ((c = getopt_long(argc, argv, "jvh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'v':
-			with_vmas = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		err_line("tree: expected one PID (see cowscan tree --help)");
-		return 2;
-	}
-	pid = parse_pid(argv[optind]);
+	pid = parse_pid(a->pos[0]);
 	if (pid < 0)
 		return 2;
 	t0 = scan_now();
