@@ -9,5 +9,6 @@
 int cmd_tree(const struct cli_args *a);
 int cmd_snapshot(const struct cli_args *a);
 int cmd_compare(const struct cli_args *a);
+int cmd_pages(const struct cli_args *a);
 
 #endif

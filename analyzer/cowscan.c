@@ -63,6 +63,27 @@ static const struct cli_cmd subcommands[] = {
      "exit status: 0 content identical, 1 content differs, 2 error",
      {JSON_OPT},
      cmd_compare},
+    {"pages",
+     "PID[@ADDR]...",
+     1,
+     -1,
+     "page frames of processes or ranges: sharing, zero/THP, unique anonymous bytes, hash",
+     "The oracle of the tests, from /proc/PID/pagemap and /proc/kpageflags only:\n"
+     "nothing is read through /proc/PID/mem but present pages (--hash), so no\n"
+     "page is populated. Per target, pages present, swapped, file-backed, on the\n"
+     "zero page, in a THP, anonymous (present, not file, not the zero page).\n"
+     "With --len BYTES, each target is the range of BYTES at PID@ADDR, and each\n"
+     "range's pages are compared frame by frame with the first target's\n"
+     "(same_frame_as_first). Without it, each target is every private VMA of\n"
+     "PID but [vdso], [vvar] and [vsyscall] (with --tree: of every process of\n"
+     "the tree under PID). Totals: distinct frames, and distinct anonymous\n"
+     "frames in bytes (unique_anon_bytes). Needs root (PFNs).\n"
+     "exit status: 0 ok, 2 error",
+     {{"len", 0, "BYTES", false, "targets are ranges of BYTES at PID@ADDR"},
+      {"tree", 0, NULL, false, "each PID stands for the tree under it (without --len)"},
+      {"hash", 0, NULL, false, "content hash of each range, never populating (with --len)"},
+      JSON_OPT},
+     cmd_pages},
     {"image",
      "DIR",
      1,

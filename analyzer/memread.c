@@ -13,8 +13,6 @@
 #include "memread.h"
 #include "pagebits.h"
 
-/* pagemap entries read at once (512 KiB) */
-#define PM_BATCH 65536
 /* pages read at once from mem or a file (1 MiB of 4 KiB pages) */
 #define RUN_PAGES 256
 /* page hashes fed to the range's hash at once: a multiple of 4, as
@@ -70,7 +68,7 @@ int mem_reader_open(struct mem_reader *r, pid_t pid)
 		r->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->pagemap_fd < 0)
 		goto fail;
-	r->pme = malloc(PM_BATCH * sizeof(*r->pme));
+	r->pme = malloc(PAGEMAP_BATCH * sizeof(*r->pme));
 	r->buf = calloc(RUN_PAGES, r->page_size);
 	if (!r->pme || !r->buf) {
 		errno = ENOMEM;
@@ -314,8 +312,8 @@ const char *mem_hash_range(struct mem_reader *r, const struct vma *vmas, int nr,
 		n = (stop - addr) / ps;
 		if (n == 0)
 			return failed(r, "range not page-aligned", EINVAL);
-		if (n > PM_BATCH)
-			n = PM_BATCH;
+		if (n > PAGEMAP_BATCH)
+			n = PAGEMAP_BATCH;
 		if (read_pagemap(r, v, addr, n))
 			return failed(r, "reading /proc/PID/pagemap", errno);
 		for (k = 0; k < n; k += run) {

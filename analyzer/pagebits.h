@@ -22,4 +22,7 @@
 #define KPF_THP		  (1ULL << 22)
 #define KPF_ZERO_PAGE	  (1ULL << 24)
 
+/* cowscan reads pagemap in batches of this many entries (512 KiB). */
+#define PAGEMAP_BATCH 65536
+
 #endif

@@ -24,7 +24,7 @@ struct page_ent {
 	unsigned long vaddr;
 	uint64_t pme;  /* raw pagemap entry */
 	uint32_t uidx; /* index in scan.upfn, or NO_PFN */
-	int32_t vma;   /* index in the process's VMA list */
+	int32_t vma;   /* index in the process's VMA list; -1 in cowscan pages' ranges */
 };
 
 struct proc_scan {
@@ -72,6 +72,20 @@ double scan_now(void);
  * marked gone with a warning) or -1 with an error line. */
 int scan_tree(pid_t root, struct scan *s);
 void scan_free(struct scan *s);
+
+/* The steps of scan_tree that `cowscan pages` reuses on its own ranges.
+ * Append the present or swapped pages of [start, end) (pagemap open as
+ * fd) to ps->pages (capacity *cap; vma recorded as given), reading the
+ * pagemap in batches through buf (PAGEMAP_BATCH entries). Returns 0, or -1
+ * with ps->err set. */
+int scan_pagemap_range(int fd, unsigned long start, unsigned long end, int32_t vma,
+		       unsigned long page_size, struct proc_scan *ps, size_t *cap, uint64_t *buf);
+/* Index the PFNs of every page of s->ps[0..tree.nr) that is not gone: set
+ * each page's uidx, read kpageflags and kpagecount, group pages by PFN.
+ * Sets pfn_available; when PFNs are hidden (no CAP_SYS_ADMIN) or a kpage
+ * file is unreadable, it is false with pfn_why, and 0 is returned. Returns
+ * -1 when out of memory. */
+int scan_index_pfns(struct scan *s);
 
 static inline uint64_t page_kflags(const struct scan *s, const struct page_ent *p)
 {
