@@ -85,17 +85,6 @@ out_file:
 	return ret;
 }
 
-static void add_counts(struct pagemap_counts *t, const struct pagemap_counts *c)
-{
-	t->entries += c->entries;
-	t->referenced += c->referenced;
-	t->present += c->present;
-	t->parent += c->parent;
-	t->lazy += c->lazy;
-	t->cow += c->cow;
-	t->ref += c->ref;
-}
-
 static int scan_image(const char *dir, struct image_report *r)
 {
 	struct pages_set pages;
@@ -126,8 +115,9 @@ static int scan_image(const char *dir, struct image_report *r)
 		p->nr_threads = tree.procs[i].nr_threads;
 		if (read_proc(dir, &pages, p))
 			goto out_pages;
-		add_counts(&r->total, &p->pm);
+		pagemap_counts_add(&r->total, &p->pm);
 	}
+	r->pages_marked = r->total.cow + r->total.ref;
 	if (pages_content_index(&pages, &r->content))
 		goto out_pages;
 	for (size_t i = 0; i < pages.nr; i++)
