@@ -82,7 +82,7 @@ static json_t *snapshot_doc(const struct scan *s, const struct tree_stats *t)
 		p = json_pack("{s:i,s:i,s:i,s:i,s:s}", "index", id->index, "pid", id->pid, "ppid",
 			      id->ppid, "depth", id->depth, "comm", id->comm);
 		json_object_set_new(p, "pss_bytes", or_null(ok, t->p[i].pss_fp >> PSS_SHIFT));
-		json_object_set_new(p, "unique_bytes", or_null(ok, t->p[i].uss));
+		json_object_set_new(p, "uss_bytes", or_null(ok, t->p[i].uss));
 		json_object_set_new(p, "rseq_masked", rseq_json(rseq, nr));
 		json_object_set_new(p, "vmas", vmas);
 		json_array_append_new(procs, p);
