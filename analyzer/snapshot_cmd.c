@@ -33,10 +33,39 @@ static json_t *or_null(bool ok, unsigned long long v)
 	return ok ? json_integer((json_int_t)v) : json_null();
 }
 
+/* Process i's entry: rseq areas, region hashes, PSS and USS. NULL with
+ * errno set when it failed (ESRCH/ENOENT: the process exited). */
+static json_t *proc_entry(const struct scan *s, const struct tree_stats *t, int i)
+{
+	const struct proc_id *id = &s->tree.procs[i];
+	bool ok = s->pfn_available;
+	struct rseq_area *rseq = NULL;
+	json_t *p, *vmas;
+	int nr = rseq_areas_read(id->pid, &rseq), e;
+
+	if (nr < 0)
+		return NULL;
+	vmas = snapshot_vmas(id->pid, &s->ps[i].vmas, rseq, nr);
+	if (!vmas) {
+		e = errno;
+		free(rseq);
+		errno = e;
+		return NULL;
+	}
+	p = json_pack("{s:i,s:i,s:i,s:i,s:s}", "index", id->index, "pid", id->pid, "ppid", id->ppid,
+		      "depth", id->depth, "comm", id->comm);
+	json_object_set_new(p, "pss_bytes", or_null(ok, t->p[i].pss_fp >> PSS_SHIFT));
+	json_object_set_new(p, "uss_bytes", or_null(ok, t->p[i].uss));
+	json_object_set_new(p, "rseq_masked", rseq_json(rseq, nr));
+	json_object_set_new(p, "vmas", vmas);
+	free(rseq);
+	return p;
+}
+
 static json_t *snapshot_doc(const struct scan *s, const struct tree_stats *t)
 {
 	bool ok = s->pfn_available;
-	json_t *doc = json_object(), *procs = json_array();
+	json_t *doc = json_object(), *procs = json_array(), *p;
 	int i;
 
 	json_object_set_new(doc, "tool", json_string("cowscan"));
@@ -49,44 +78,18 @@ static json_t *snapshot_doc(const struct scan *s, const struct tree_stats *t)
 	json_object_set_new(doc, "pss_bytes", or_null(ok, t->pss_fp >> PSS_SHIFT));
 	json_object_set_new(doc, "unique_bytes", or_null(ok, t->unique_pfn));
 	for (i = 0; i < s->tree.nr; i++) {
-		const struct proc_id *id = &s->tree.procs[i];
-		struct rseq_area *rseq = NULL;
-		json_t *p, *vmas;
-		int nr;
-
 		if (s->ps[i].gone)
 			continue;
-		nr = rseq_areas_read(id->pid, &rseq);
-		if (nr < 0) {
-			if (errno_means_gone(errno)) {
-				warn_line("process %d exited during the snapshot; skipped",
-					  id->pid);
-				continue;
-			}
+		if ((p = proc_entry(s, t, i))) {
+			json_array_append_new(procs, p);
+		} else if (errno_means_gone(errno)) {
+			warn_line("process %d exited during the snapshot; skipped",
+				  s->tree.procs[i].pid);
+		} else {
 			json_decref(doc);
 			json_decref(procs);
 			return NULL;
 		}
-		vmas = snapshot_vmas(id->pid, &s->ps[i].vmas, rseq, nr);
-		if (!vmas) {
-			free(rseq);
-			if (errno_means_gone(errno)) {
-				warn_line("process %d exited during the snapshot; skipped",
-					  id->pid);
-				continue;
-			}
-			json_decref(doc);
-			json_decref(procs);
-			return NULL;
-		}
-		p = json_pack("{s:i,s:i,s:i,s:i,s:s}", "index", id->index, "pid", id->pid, "ppid",
-			      id->ppid, "depth", id->depth, "comm", id->comm);
-		json_object_set_new(p, "pss_bytes", or_null(ok, t->p[i].pss_fp >> PSS_SHIFT));
-		json_object_set_new(p, "uss_bytes", or_null(ok, t->p[i].uss));
-		json_object_set_new(p, "rseq_masked", rseq_json(rseq, nr));
-		json_object_set_new(p, "vmas", vmas);
-		json_array_append_new(procs, p);
-		free(rseq);
 	}
 	json_object_set_new(doc, "procs", procs);
 	return doc;
