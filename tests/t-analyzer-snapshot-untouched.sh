@@ -14,11 +14,12 @@
 #   - once every page has been read in on purpose, a second snapshot
 #     compares identical: an untouched page is hashed as the content a read
 #     would have given (zeros, the file's bytes, zeros past EOF).
-# COWSCAN=path runs another build (e.g. an older one, to see it fail).
+# Run by the sanitizer build; COWSCAN=path runs another (e.g. an older one,
+# to see it fail).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures/analyzer-tree.sh"
 . "$(dirname "$0")/fixtures/untouched-tree.sh"
-COWSCAN=${COWSCAN:-$BIN/cowscan}
+COWSCAN=${COWSCAN:-$COWDUMP_ROOT/build/asan/bin/cowscan}
 T=$(mktmp)
 
 tools_built "snapshot test tools are built" "$COWSCAN" "$BIN/cowtree" || exit 0
