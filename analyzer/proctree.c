@@ -9,11 +9,6 @@
 #include "proctree.h"
 #include "util.h"
 
-bool errno_means_gone(int err)
-{
-	return err == ENOENT || err == ESRCH;
-}
-
 /* Fill ppid, comm and start time from /proc/PID/stat. The comm may hold
  * spaces and parentheses, so fields are counted from its last ')'. */
 static int read_stat(struct proc_id *p)
@@ -195,9 +190,12 @@ int proc_tree_discover(pid_t root, struct proc_tree *tree)
 		err_errno("process %d", root);
 		return -1;
 	}
-	if (walk(tree, &cap, root, 0, -1) || tree->nr == 0) {
-		if (tree->nr == 0)
-			err_line("process %d: exited before it could be read", root);
+	if (walk(tree, &cap, root, 0, -1)) { /* reported */
+		proc_tree_free(tree);
+		return -1;
+	}
+	if (tree->nr == 0) {
+		err_line("process %d: exited before it could be read", root);
 		proc_tree_free(tree);
 		return -1;
 	}

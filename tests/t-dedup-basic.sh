@@ -11,7 +11,7 @@ CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 SIZE_MIB=32
 PAGE=4096
 
-for b in "$CRIU_BASELINE" "$CRIU_DEDUP" "$CRIT_DEDUP"; do
+for b in "$CRIU_BASELINE" "$CRIU_DEDUP" "$CRIT_DEDUP" "$BIN/cowscan"; do
 	[ -x "$b" ] || { skip dedup-basic "$b not built (make)"; exit 0; }
 done
 mkdir -p "$(dirname "$FORKTREE")"
@@ -31,33 +31,29 @@ tree() {
 pids_of() { jq -r '.procs[].pid' "$T/$1.ready"; }
 root_of() { jq -r '.root' "$T/$1.ready"; }
 
-# region_hashes NAME: sha256 of every process's region, one line per pid.
-region_hashes() {
-	local addr p
-	addr=$(jq -r '.procs[0].region_addr' "$T/$1.ready")
-	for p in $(pids_of "$1"); do
-		echo "$p $(dd if=/proc/"$p"/mem bs=$PAGE skip=$((addr / PAGE)) \
-			count=$((SIZE_MIB * 1024 * 1024 / PAGE)) 2>/dev/null | sha256sum | cut -d' ' -f1)"
-	done
+# region_pages NAME ARGS...: cowscan pages (analyzer/README.md) over every
+# process's region, JSON. It reads pagemap, and for --hash only present
+# pages: nothing is populated.
+region_pages() {
+	local r=$T/$1.ready
+	shift
+	"$BIN/cowscan" pages --json --len "$(jq .region_size "$r")" "$@" \
+		$(jq -r '.procs[] | "\(.pid)@\(.region_addr)"' "$r")
 }
 
-# unique_region_pages NAME: distinct present PFNs in the region over the tree
-# (what an ideal dump of the region writes).
+# region_hashes NAME: content hash of every process's region, one line per
+# pid (a unique token if they cannot be hashed).
+region_hashes() {
+	local out
+	out=$(region_pages "$1" --hash) && jq -r '.procs[] | "\(.pid) \(.hash)"' <<<"$out" ||
+		echo "unhashable-$(date +%s%N)"
+}
+
+# unique_region_pages NAME: distinct anonymous frames in the region over the
+# tree (what an ideal dump of the region writes).
 unique_region_pages() {
-	python3 - "$T/$1.ready" <<'EOF'
-import json, struct, sys
-r = json.load(open(sys.argv[1]))
-addr, size, ps = int(r["procs"][0]["region_addr"], 16), r["region_size"], r["page_size"]
-pfns = set()
-for p in r["procs"]:
-    with open(f"/proc/{p['pid']}/pagemap", "rb") as f:
-        f.seek(addr // ps * 8)
-        data = f.read(size // ps * 8)
-    for (e,) in struct.iter_unpack("<Q", data):
-        if e >> 63:
-            pfns.add(e & ((1 << 55) - 1))
-print(len(pfns))
-EOF
+	local out
+	out=$(region_pages "$1") && jq .totals.unique_anon_frames <<<"$out"
 }
 
 pages_bytes() { cat "$1"/pages-*.img 2>/dev/null | wc -c; }

@@ -25,9 +25,4 @@ $(BUILD)/asan/bin/cowtree: $(COWTREE_ASAN_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ -ljansson -lm
 
-# pagecmp: compares two processes' PFNs page by page (tests/t-workloads-*).
-$(BUILD)/bin/pagecmp: workloads/tools/pagecmp.c
-	@mkdir -p $(@D)
-	$(CC) $(COWDUMP_CFLAGS) -o $@ $<
-
-TOOLS += $(BUILD)/bin/cowtree $(BUILD)/bin/pagecmp
+TOOLS += $(BUILD)/bin/cowtree
