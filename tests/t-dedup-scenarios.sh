@@ -45,7 +45,9 @@ IDEAL_FACTOR=1.01
 KEPT_FACTOR=1.03
 # Layouts whose sharing restore does not rebuild (dedup/README.md, "Still
 # restored as a copy"): held to the image ideal and to baseline's PSS only
-FALLBACK_LAYOUTS="mremap-grow"
+# (the layouts of the scenarios the catalogue expects dedup to restore so)
+FALLBACK_LAYOUTS=$("$BIN/cowtree" --list-scenarios --json 2>/dev/null |
+	jq -r '[.[] | select(.expect.dedup.restore == "copy") | .params.layout] | unique | join(" ")')
 CRIU_FOOTPRINT_PAGES=12
 # Restored memory is compared on anonymous PSS (pss_anon_bytes): total PSS
 # also counts the tree's share of libc & co. pages, which moves with
