@@ -285,8 +285,11 @@ zero_case() {
 		test "$(proc_field "$r" 1 written_pages)" = "$(awk -v n="$n" 'BEGIN { printf "%d", 0.2 * n + 0.5 }')"
 	check "--zero-page $kind: the region is still one VMA" \
 		test "$(region_vmas "$(rl "$r" .root)" "$(proc_field "$r" 0 region_addr)" "$(rl "$r" .region_size)")" = 1
-	[ "$kind" = huge ] && check "--zero-page huge: the zero share is the huge zero page (THP-mapped)" \
-		test "$(page_stat "$r" 0 thp_a)" = "$(page_stat "$r" 0 zero_a)"
+	if [ "$kind" = huge ]; then
+		check "--zero-page huge: the zero share is the huge zero page (THP-mapped)" \
+			test "$(page_stat "$r" 0 thp_a)" = "$(page_stat "$r" 0 zero_a)"
+		bad_param zero --zero 0.5 --zero-page huge --size 1M
+	fi
 	kill_tracked
 }
 if [ "$kz" = unknown ]; then

@@ -93,6 +93,13 @@ static int zero_page_choose(struct params *p, char *err, size_t errlen)
 			 z->small ? "" : "a read fault allocates a new 4k page and ", z->why);
 		return -1;
 	}
+	if (want_huge && p->size < HUGE_ZERO_SIZE) {
+		snprintf(err, errlen,
+			 "--zero: a %" PRIu64 " KiB region holds no whole 2 MiB unit of the huge "
+			 "zero page",
+			 p->size >> 10);
+		return -1;
+	}
 	p->zero_page = want_huge ? ZERO_PAGE_HUGE : ZERO_PAGE_4K;
 	return 0;
 }
