@@ -238,6 +238,17 @@ else
 	[ -n "$left" ] && kill -9 $left
 fi
 
+# A layout cutting quarters of a region of one 2 MiB unit: three are empty.
+if grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled; then
+	skip "child-munmap of a one-unit --thp region starts" "THP disabled"
+elif start_tree "$tmp/ready-tiny.json" --layout child-munmap --thp --size 2M --fanout 4 2>"$tmp/tiny.err"; then
+	check "child-munmap of a one-unit --thp region starts; the child of the last quarter drops it" \
+		test "$(jq -c '[.procs[].absent_pages]' "$tmp/ready-tiny.json")" = "[0,0,0,0,512]"
+	kill_tracked
+else
+	fail "child-munmap of a one-unit --thp region starts" "$(cat "$tmp/tiny.err")"
+fi
+
 # parent-write
 r=$tmp/ready2.json
 if start_tree "$r" --size 8M --fanout 1 --parent-write 0.3 --seed 3; then
