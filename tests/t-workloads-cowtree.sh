@@ -53,6 +53,7 @@ bad_param scale --scale huge
 bad_param layout --layout grandchild --depth 1
 bad_param layout --layout child-grow
 bad_param scenario --scenario no-such-scenario
+bad_param json --json --size 4M
 
 # The layout names in an error come from the layout table.
 err=$("$ct" --layout sideways 2>&1)

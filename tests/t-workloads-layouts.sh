@@ -75,98 +75,95 @@ start() {
 	fi
 }
 
-# --- child-mprotect: the child's VMA splits, the parent's does not -----------
-s=child-mprotect r=$tmp/$s.json
-if start $s; then
-	size=$(rl "$r" .region_size) a=$(proc_field "$r" 0 region_addr)
-	check "$s: the root's region is one VMA" test "$(region_vmas "$(rl "$r" .root)" "$a" "$size")" = 1
-	bad=""
-	for i in 1 2 3 4; do
-		p=$(proc_field "$r" $i pid)
-		[ "$(region_vmas "$p" "$a" "$size")" = 3 ] || bad+=" $i"
-		vma_of "$p" $((a + size / 2)) | grep -q ' r--p ' || bad+=" $i(middle not r--)"
-	done
-	check "$s: every child's region is three VMAs, the middle one read-only${bad:+ (not:$bad)}" test -z "$bad"
-	shares_as_built $s "$r"
-	kill_tracked
-fi
+# --- the layouts of one region: a row each ------------------------------------
+# For layout L: root_L READY and child_L READY I print what is wrong with
+# the root's and with child I's region ("" when it has the shape), WHAT[L]
+# says what that shape is. Every child of these trees is the root's.
+declare -A WHAT
+# region_of READY I: "PID ADDR SIZE" of process I's region (the root's address).
+region_of() { echo "$(proc_field "$1" "$2" pid) $(($(proc_field "$1" 0 region_addr))) $(rl "$1" .region_size)"; }
+# quarter_of READY I: "ADDR NPAGES" of the quarter child I's layout works on.
+quarter_of() { quarter "$1" "$(proc_field "$1" "$2" sibling)"; }
 
-# --- child-munmap: each child a different quarter unmapped -------------------
-s=child-munmap r=$tmp/$s.json
-if start $s; then
-	size=$(rl "$r" .region_size) a=$(proc_field "$r" 0 region_addr)
-	check "$s: the root's region is one VMA" test "$(region_vmas "$(rl "$r" .root)" "$a" "$size")" = 1
-	bad=""
-	for i in 1 2 3 4; do
-		p=$(proc_field "$r" $i pid) q=$(proc_field "$r" $i sibling)
-		read -r qa qn < <(quarter "$r" "$q")
-		[ "$(region_vmas "$p" "$qa" $((qn * PAGE)))" = 0 ] || bad+=" $i(quarter $q mapped)"
-		want=$([ "$q" = 0 ] || [ "$q" = 3 ] && echo 1 || echo 2)
-		[ "$(region_vmas "$p" "$a" "$size")" = "$want" ] || bad+=" $i(not $want VMAs)"
-		[ "$(proc_field "$r" $i absent_pages)" = "$qn" ] || bad+=" $i(absent_pages)"
-	done
-	check "$s: child k has quarter k unmapped (a hole in its region) and says so${bad:+ (not:$bad)}" test -z "$bad"
-	shares_as_built $s "$r"
-	kill_tracked
-fi
+WHAT[child-mprotect]="the root's region is one VMA, every child's three, the middle one read-only"
+root_child-mprotect() { read -r p a size < <(region_of "$1" 0); [ "$(region_vmas "$p" "$a" "$size")" = 1 ] || echo "root VMAs"; }
+child_child-mprotect() {
+	read -r p a size < <(region_of "$1" "$2")
+	[ "$(region_vmas "$p" "$a" "$size")" = 3 ] || echo "VMAs"
+	vma_of "$p" $((a + size / 2)) | grep -q ' r--p ' || echo "middle not r--"
+}
 
-# --- child-dontneed: the VMA stays, a quarter's pages go ---------------------
-s=child-dontneed r=$tmp/$s.json
-if start $s; then
-	size=$(rl "$r" .region_size) a=$(proc_field "$r" 0 region_addr)
-	bad=""
-	for i in 1 2 3 4; do
-		p=$(proc_field "$r" $i pid) q=$(proc_field "$r" $i sibling)
-		read -r qa qn < <(quarter "$r" "$q")
-		[ "$(region_vmas "$p" "$a" "$size")" = 1 ] || bad+=" $i(VMA split)"
-		[ "$(present "$p" "$qa" "$qn")" = 0 ] || bad+=" $i(quarter $q present)"
-	done
-	check "$s: child k keeps one VMA with quarter k not present${bad:+ (not:$bad)}" test -z "$bad"
-	check "$s: the root still holds every page" test "$(present "$(rl "$r" .root)" "$a" $((size / PAGE)))" = $((size / PAGE))
-	shares_as_built $s "$r"
-	kill_tracked
-fi
+WHAT[child-munmap]="the root's region is one VMA; child k has quarter k unmapped (a hole) and says so"
+root_child-munmap() { root_child-mprotect "$@"; }
+child_child-munmap() {
+	local q=$(proc_field "$1" "$2" sibling) want
+	read -r p a size < <(region_of "$1" "$2")
+	read -r qa qn < <(quarter_of "$1" "$2")
+	[ "$(region_vmas "$p" "$qa" $((qn * PAGE)))" = 0 ] || echo "quarter $q mapped"
+	want=$([ "$q" = 0 ] || [ "$q" = 3 ] && echo 1 || echo 2)
+	[ "$(region_vmas "$p" "$a" "$size")" = "$want" ] || echo "not $want VMAs"
+	[ "$(proc_field "$1" "$2" absent_pages)" = "$qn" ] || echo "absent_pages"
+}
 
-# --- child-grow: the region is the end of the brk heap; children sbrk more ---
-s=child-grow r=$tmp/$s.json
-if start $s; then
-	size=$(rl "$r" .region_size) a=$(proc_field "$r" 0 region_addr)
-	bad=""
-	for i in 0 1 2 3 4; do
-		p=$(proc_field "$r" $i pid)
-		vma_of "$p" "$a" | grep -q '\[heap\]$' || bad+=" $i(region not in [heap])"
-		end=$(heap_end "$p")
-		[ "$i" = 0 ] && [ "$end" -lt $((a + size)) ] && bad+=" root(heap ends before the region)"
-		[ "$i" != 0 ] && [ "$end" != $((a + size + 1048576)) ] && bad+=" $i(heap ends at $end)"
-	done
-	check "$s: the region is heap; every child's heap ends 1 MiB after it${bad:+ (not:$bad)}" test -z "$bad"
-	shares_as_built $s "$r"
-	kill_tracked
-fi
+WHAT[child-dontneed]="the root holds every page; child k keeps one VMA with quarter k not present"
+root_child-dontneed() {
+	read -r p a size < <(region_of "$1" 0)
+	[ "$(present "$p" "$a" $((size / PAGE)))" = $((size / PAGE)) ] || echo "root lost pages"
+}
+child_child-dontneed() {
+	read -r p a size < <(region_of "$1" "$2")
+	read -r qa qn < <(quarter_of "$1" "$2")
+	[ "$(region_vmas "$p" "$a" "$size")" = 1 ] || echo "VMA split"
+	[ "$(present "$p" "$qa" "$qn")" = 0 ] || echo "quarter present"
+}
 
-# --- wipeonfork / dontfork: the second quarter, marked before fork ----------
-for s in wipeonfork dontfork; do
+WHAT[child-grow]="the region is the end of the root's heap; every child's heap ends 1 MiB after it"
+root_child-grow() {
+	read -r p a size < <(region_of "$1" 0)
+	vma_of "$p" "$a" | grep -q '\[heap\]$' || echo "root region not in [heap]"
+	[ "$(heap_end "$p")" -ge $((a + size)) ] || echo "root heap ends before the region"
+}
+child_child-grow() {
+	read -r p a size < <(region_of "$1" "$2")
+	vma_of "$p" "$a" | grep -q '\[heap\]$' || echo "region not in [heap]"
+	[ "$(heap_end "$p")" = $((a + size + 1048576)) ] || echo "heap ends at $(heap_end "$p")"
+}
+
+# wipeonfork, dontfork: the root's second quarter is its own VMA, flagged
+# (wf, dc), with every page; a child is born with it empty or unmapped.
+WHAT[wipeonfork]="the root's second quarter is a VMA flagged wf with every page; every child's is mapped but empty (wiped)"
+WHAT[dontfork]="the root's second quarter is a VMA flagged dc with every page; no child has it mapped"
+root_flagged_quarter() {
+	read -r p a size < <(region_of "$1" 0)
+	read -r qa qn < <(quarter "$1" 1)
+	[ "$(region_vmas "$p" "$a" "$size")" = 3 ] || echo "root VMAs"
+	vmflags_of "$p" "$qa" | grep -qw "$2" || echo "root quarter not $2"
+	[ "$(present "$p" "$qa" "$qn")" = "$qn" ] || echo "root lost pages"
+}
+root_wipeonfork() { root_flagged_quarter "$1" wf; }
+root_dontfork() { root_flagged_quarter "$1" dc; }
+child_born_without_quarter() {
+	read -r p a size < <(region_of "$1" "$2")
+	read -r qa qn < <(quarter "$1" 1)
+	if [ "$3" = wiped ]; then
+		[ "$(region_vmas "$p" "$a" "$size")" = 3 ] || echo "VMAs"
+	else
+		[ "$(region_vmas "$p" "$qa" $((qn * PAGE)))" = 0 ] || echo "quarter mapped"
+	fi
+	[ "$(present "$p" "$qa" "$qn")" = 0 ] || echo "quarter present"
+	[ "$(proc_field "$1" "$2" absent_pages)" = "$qn" ] || echo "absent_pages"
+}
+child_wipeonfork() { child_born_without_quarter "$1" "$2" wiped; }
+child_dontfork() { child_born_without_quarter "$1" "$2" unmapped; }
+
+for s in child-mprotect child-munmap child-dontneed child-grow wipeonfork dontfork; do
 	r=$tmp/$s.json
 	start $s || continue
-	size=$(rl "$r" .region_size) a=$(proc_field "$r" 0 region_addr) root=$(rl "$r" .root)
-	read -r qa qn < <(quarter "$r" 1)
-	flag=$([ $s = wipeonfork ] && echo wf || echo dc)
-	check "$s: the root's second quarter is its own VMA, flagged $flag" \
-		test "$(region_vmas "$root" "$a" "$size")" = 3 -a -n "$(vmflags_of "$root" "$qa" | grep -w $flag)"
-	check "$s: the root holds every page of it" test "$(present "$root" "$qa" "$qn")" = "$qn"
-	bad=""
-	for i in 1 2 3 4; do
-		p=$(proc_field "$r" $i pid)
-		if [ $s = wipeonfork ]; then
-			[ "$(region_vmas "$p" "$a" "$size")" = 3 ] || bad+=" $i(VMAs)"
-		else
-			[ "$(region_vmas "$p" "$qa" $((qn * PAGE)))" = 0 ] || bad+=" $i(quarter mapped)"
-		fi
-		[ "$(present "$p" "$qa" "$qn")" = 0 ] || bad+=" $i(quarter present)"
-		[ "$(proc_field "$r" $i absent_pages)" = "$qn" ] || bad+=" $i(absent_pages)"
+	bad=$(root_$s "$r" | sed 's/^/ /' | tr -d '\n')
+	for ((i = 1; i < $(rl "$r" '.procs | length'); i++)); do
+		bad+=$(child_$s "$r" $i | sed "s/^/ $i:/" | tr -d '\n')
 	done
-	what=$([ $s = wipeonfork ] && echo "mapped but empty (wiped)" || echo "not mapped")
-	check "$s: every child was born with the quarter $what${bad:+ (not:$bad)}" test -z "$bad"
+	check "$s: ${WHAT[$s]}${bad:+ (not:$bad)}" test -z "$bad"
 	shares_as_built $s "$r"
 	kill_tracked
 done

@@ -289,6 +289,12 @@ int main(int argc, char **argv)
 	}
 	if (list_lay)
 		return list_layouts(json);
+	if (json && !list_scen) {
+		fprintf(stderr,
+			"cowtree: --json: goes with --list-scenarios or --list-layouts (the "
+			"ready line is JSON already)\n");
+		return 2;
+	}
 	/* scenario-dir first: the scenario is read from there; the scale too:
 	 * the list resolves the catalogue at it */
 	for (i = 0; i < nset; i++)
