@@ -2,31 +2,25 @@
 # End-to-end checks of CRIU COW dedup (dedup/patches) on a small fork tree:
 # image size, restore correctness, image-version refusal by baseline,
 # old images, --no-cow-dedup, the fallback from the parent's images,
-# page-server and pre-dump. The tree comes from dedup/tests/forktree.c
-# (deterministic: region size, fanout, depth and written share are exact).
+# page-server and pre-dump. The tree is a cowtree: FANOUT children of the
+# root, each the head of a chain of DEPTH generations (--inner-fanout 1;
+# deterministic: region size, fanout, depth and written share are exact).
 source "$(dirname "$0")/lib.sh"
 
-FORKTREE=$COWDUMP_ROOT/build/dedup-test/forktree
 CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 SIZE_MIB=32
 PAGE=4096
 
-for b in "$CRIU_BASELINE" "$CRIU_DEDUP" "$CRIT_DEDUP" "$BIN/cowscan"; do
+for b in "$CRIU_BASELINE" "$CRIU_DEDUP" "$CRIT_DEDUP" "$BIN/cowscan" "$BIN/cowtree"; do
 	[ -x "$b" ] || { skip dedup-basic "$b not built (make)"; exit 0; }
 done
-mkdir -p "$(dirname "$FORKTREE")"
-if [ ! -x "$FORKTREE" ] || [ "$COWDUMP_ROOT/dedup/tests/forktree.c" -nt "$FORKTREE" ]; then
-	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$FORKTREE" \
-		"$COWDUMP_ROOT/dedup/tests/forktree.c" || { fail forktree-builds; exit 1; }
-fi
 
 T=$(mktmp)
 
 # tree NAME FANOUT DEPTH WRITE%: start a tree, record ready line in $T/NAME.ready
 tree() {
-	local r=$T/$1.ready
-	"$FORKTREE" "$SIZE_MIB" "$2" "$3" "$4" "$r" >/dev/null || return 1
-	track_ready "$r"
+	start_tree "$T/$1.ready" --size "${SIZE_MIB}M" --fanout "$2" --inner-fanout 1 --depth "$3" \
+		--child-write "$(awk -v p="$4" 'BEGIN { print p / 100 }')" >/dev/null
 }
 pids_of() { jq -r '.procs[].pid' "$T/$1.ready"; }
 root_of() { jq -r '.root' "$T/$1.ready"; }

@@ -12,7 +12,9 @@
 #    PE_COW_REF (patches 0010-0012), whatever the layout;
 #  - dedup: post-restore anonymous PSS <= baseline's post-restore one
 #    + PSS_TOLERANCE, and <= KEPT_FACTOR x the anonymous PSS before the
-#    dump: the tree's sharing survives the dump and restore (patches
+#    dump + CRIU's footprint (fanout-64 at small scale: 65 processes of
+#    a 2 MiB region, 7 pages each made private by CRIU's seizure, 10% of
+#    the total): the tree's sharing survives the dump and restore (patches
 #    0013-0015 for the layouts beyond parent/child), except for layouts
 #    in FALLBACK_LAYOUTS, which dedup restores as copies by design;
 #  - dedup: never writes more page bytes than baseline (+ IMAGE_TOLERANCE).
@@ -45,7 +47,9 @@ IDEAL_FACTOR=1.01
 KEPT_FACTOR=1.03
 # Layouts whose sharing restore does not rebuild (dedup/README.md, "Still
 # restored as a copy"): held to the image ideal and to baseline's PSS only
-FALLBACK_LAYOUTS="mremap-grow"
+# (the layouts of the scenarios the catalogue expects dedup to restore so)
+FALLBACK_LAYOUTS=$("$BIN/cowtree" --list-scenarios --json 2>/dev/null |
+	jq -r '[.[] | select(.expect.dedup.restore == "copy") | .params.layout] | unique | join(" ")')
 CRIU_FOOTPRINT_PAGES=12
 # Restored memory is compared on anonymous PSS (pss_anon_bytes): total PSS
 # also counts the tree's share of libc & co. pages, which moves with
@@ -172,11 +176,11 @@ for conf in "${confs[@]}"; do
 	layout=$(jq -r .layout "$d/ready.json")
 	if [[ " $FALLBACK_LAYOUTS " == *" $layout "* ]]; then
 		echo "INFO: $s: layout $layout is restored as copies by design: anonymous PSS after/before $kept"
-	elif le_scaled "$apss_d1" "$apss_d0" $KEPT_FACTOR; then
-		pass "$s dedup: anonymous PSS after restore <= $KEPT_FACTOR x before the dump"
+	elif le_scaled "$apss_d1" "$apss_d0" $KEPT_FACTOR "$slack"; then
+		pass "$s dedup: anonymous PSS after restore <= $KEPT_FACTOR x before the dump + CRIU footprint"
 	else
-		fail "$s dedup: anonymous PSS after restore <= $KEPT_FACTOR x before the dump" \
-			"before $apss_d0 bytes, after $apss_d1 bytes (ratio $kept)"
+		fail "$s dedup: anonymous PSS after restore <= $KEPT_FACTOR x before the dump + CRIU footprint" \
+			"before $apss_d0 bytes, after $apss_d1 bytes (ratio $kept) + slack $slack"
 	fi
 	if le_scaled "$img_d" "$img_b" 1 "$(awk -v b="$img_b" -v t=$IMAGE_TOLERANCE 'BEGIN { printf "%d", b * t }')"; then
 		pass "$s dedup: image not larger than baseline's"

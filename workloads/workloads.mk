@@ -19,10 +19,10 @@ $(BUILD)/asan/obj/workloads/%.o: workloads/%.c $(COWTREE_HDRS)
 
 $(BUILD)/bin/cowtree: $(COWTREE_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(COWDUMP_CFLAGS) -o $@ $^ -ljansson -lm
+	$(CC) $(COWDUMP_CFLAGS) -o $@ $^ -ljansson -lm -pthread
 
 $(BUILD)/asan/bin/cowtree: $(COWTREE_ASAN_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ -ljansson -lm
+	$(CC) $(SAN_CFLAGS) -o $@ $^ -ljansson -lm -pthread
 
 TOOLS += $(BUILD)/bin/cowtree
