@@ -13,8 +13,10 @@ $(COWTREE_STATIC): $(COWTREE_OBJS)
 	$(CC) $(COWDUMP_CFLAGS) -static -o $@ $^ -ljansson -lm
 
 # The stamp is the rootfs's last file: a rootfs that failed halfway is rebuilt.
+# busybox-static comes from scripts/install-deps (order-only: a new package
+# list does not make a new rootfs).
 $(CONTAINER_ROOTFS)/.built: workloads/containers/make-rootfs $(COWTREE_STATIC) \
-		$(wildcard workloads/scenarios/*.conf) $(DEPS_STAMP)
+		$(wildcard workloads/scenarios/*.conf) | $(DEPS_STAMP)
 	workloads/containers/make-rootfs $(CONTAINER_ROOTFS) $(COWTREE_STATIC) workloads/scenarios
 
 .PHONY: container-rootfs
