@@ -18,6 +18,7 @@
 #    it with baseline (which loses the sharing on this layout);
 #  - `no-cow-dedup` in the file the annotation org.criu.config names gives
 #    a version-2 image without marks, which baseline CRIU restores;
+#  - the bench hook (bench-step, through measure-runc) runs a case;
 #  - the container's processes carry COWDUMP_TEST_MARK (tests/run's
 #    leftover check sees them), also once restored; kill leaves no process,
 #    no runc state and no bundle.
@@ -254,5 +255,23 @@ else
 	fi
 fi
 "$RT" kill --bundle "$b" >/dev/null 2>"$o/err" || fail "annotation org.criu.config: kill" "$(head -n 1 "$o/err")"
+
+# --- the bench hook ------------------------------------------------------------
+# measure-runc runs workloads/containers/bench-step with bench/lib's analyze,
+# image and compare steps between, as bench/run would.
+if COWDUMP_TMP=$T "$COWDUMP_ROOT/workloads/containers/measure-runc" --variants dedup --out "$T/bench" \
+	-- --scenario split --size 4M >"$T/bench.json" 2>"$T/err"; then
+	check "bench hook (measure-runc, dedup): content identical, image near the ideal, PSS kept ($(jq -c '{pages_img_bytes, pss_anon_before_bytes, pss_anon_after_bytes}' "$T/bench.json"))" \
+		jq -e --argjson f $PSS_KEPT '.content_identical and .pages_img_bytes < .ideal_image_bytes * 1.1
+			and .pss_anon_after_bytes <= .pss_anon_before_bytes * $f' "$T/bench.json"
+	check "bench hook: every step wrote its outputs (error.json absent, stats-restore.json there)" \
+		[ ! -e "$T/bench/dedup/error.json" -a -s "$T/bench/dedup/stats-restore.json" -a -s "$T/bench/dedup/image-dir.bytes" ]
+	# steps.jsonl: start's ready line first, then restore's {"step":"restore","root"}
+	check "bench hook: restore points root.pid at the restored (new) host pid" \
+		[ "$(cat "$T/bench/dedup/root.pid")" = "$(jq -s -r 'map(select(.step == "restore"))[0].root' "$T/bench/dedup/steps.jsonl")" \
+		-a "$(cat "$T/bench/dedup/root.pid")" != "$(head -n 1 "$T/bench/dedup/steps.jsonl" | jq .root)" ]
+else
+	fail "bench hook (measure-runc, dedup)" "$(tail -n 1 "$T/err")"
+fi
 
 exit 0
