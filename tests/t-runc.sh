@@ -77,6 +77,7 @@ new_bundle() {
 }
 
 le_scaled() { awk -v a="$1" -v b="$2" -v f="$3" -v p="${4:-0}" 'BEGIN { exit !(a <= b * f + p) }'; }
+gt_scaled() { ! le_scaled "$@"; }
 img_version() { "$CRIT_DEDUP" show "$1/inventory.img" 2>/dev/null | jq '.entries[0].img_version'; }
 cow_marks() { "$BIN/cowscan" image "$1" --json 2>/dev/null | jq '.totals.pages_cow_marked // -1'; }
 has_mark() { tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qx "COWDUMP_TEST_MARK=$COWDUMP_TEST_MARK"; }
@@ -94,6 +95,13 @@ pids_gone() {
 		[ "$SECONDS" -ge "$end" ] && return 1
 		sleep 0.05
 	done
+}
+# container_gone ID BUNDLE PID...: none of the pids runs, runc has no state
+# for ID, the bundle is gone.
+container_gone() {
+	local id=$1 b=$2
+	shift 2
+	pids_gone 1 "$@" && ! runc state "$id" >/dev/null 2>&1 && [ ! -e "$b" ]
 }
 
 # --- runc can run a container here at all? -----------------------------------
@@ -132,7 +140,7 @@ declare -A IMG PSS0 PSS1 IDEAL
 
 # run_variant VARIANT: start, measure, checkpoint, restore, compare, kill.
 run_variant() {
-	local v=$1 b o criu id pids old_pids new_pids ns0 ns1 rc
+	local v=$1 b o criu id pids new_pids ns0 ns1 rc
 	b=$(new_bundle "$v")
 	o=$T/$v
 	mkdir -p "$o"
@@ -196,9 +204,7 @@ run_variant() {
 		fail "$v: kill removes the container" "$(head -n 1 "$o/err")"
 		return 1
 	fi
-	old_pids=("${new_pids[@]}")
-	check "$v: kill leaves no process, no runc state, no bundle" \
-		eval 'pids_gone 1 "${old_pids[@]}" && ! runc state "$id" >/dev/null 2>&1 && [ ! -e "$b" ]'
+	check "$v: kill leaves no process, no runc state, no bundle" container_gone "$id" "$b" "${new_pids[@]}"
 }
 
 run_variant baseline
@@ -221,7 +227,7 @@ for v in baseline dedup; do
 		check "dedup keeps the sharing: $what (<= $PSS_KEPT x)" le_scaled "${PSS1[$v]}" "${PSS0[$v]}" $PSS_KEPT
 	else
 		check "baseline loses the sharing on the split layout: $what (> $PSS_KEPT x)" \
-			eval '! le_scaled "${PSS1[$v]}" "${PSS0[$v]}" $PSS_KEPT'
+			gt_scaled "${PSS1[$v]}" "${PSS0[$v]}" $PSS_KEPT
 	fi
 done
 
