@@ -6,13 +6,15 @@ dedup images must handle. Needs pycriu on PYTHONPATH (the dedup build's lib/).
       the first PE_COW_REF entry names task 4000000, which is not in DIR
   pagemap_edit.py ref-loop DIR
       the first PE_COW_REF entry names its own task and address: a loop
+  pagemap_edit.py cow-missing DIR
+      the first PE_COW entry names (ref_pid) task 4000000 as its parent
   pagemap_edit.py to-parent DIR PARENT PID START LEN
       PID's PE_PRESENT entries inside [START, START+LEN) become PE_PARENT
       holes, their pages are cut out of PID's pages image, and DIR/parent
       links to PARENT (a copy of DIR made before): the pages now live in a
       parent snapshot, as after a pre-dump.
 
-Prints "PID VADDR" of the entry it changed (the first two) or the number
+Prints "PID VADDR" of the entry it changed (the first three) or the number
 of pages it moved (to-parent). Exit 0 done, 1 nothing to edit, 2 error.
 """
 import os
@@ -20,7 +22,7 @@ import sys
 
 from pycriu import images
 
-PE_PARENT, PE_PRESENT, PE_COW_REF = 1 << 0, 1 << 2, 1 << 4
+PE_PARENT, PE_PRESENT, PE_COW, PE_COW_REF = 1 << 0, 1 << 2, 1 << 3, 1 << 4
 PAGE_SIZE = 4096
 MISSING_PID = 4000000
 
@@ -40,12 +42,12 @@ def pagemap_paths(d):
                   if n.startswith("pagemap-") and n.endswith(".img"))
 
 
-def edit_first_ref(d, loop):
+def edit_first_ref(d, flag, loop):
     for path in pagemap_paths(d):
         pid = int(path.rsplit("-", 1)[1][:-len(".img")])
         img = load(path)
         for e in img["entries"][1:]:
-            if e.get("flags", 0) & PE_COW_REF:
+            if e.get("flags", 0) & flag:
                 if loop:
                     e["ref_pid"], e["ref_vaddr"] = pid, e["vaddr"]
                 else:
@@ -88,7 +90,9 @@ def to_parent(d, parent, pid, start, length):
 def main(argv):
     try:
         if len(argv) == 3 and argv[1] in ("ref-missing", "ref-loop"):
-            return edit_first_ref(argv[2], argv[1] == "ref-loop")
+            return edit_first_ref(argv[2], PE_COW_REF, argv[1] == "ref-loop")
+        if len(argv) == 3 and argv[1] == "cow-missing":
+            return edit_first_ref(argv[2], PE_COW, False)
         if len(argv) == 7 and argv[1] == "to-parent":
             return to_parent(argv[2], argv[3], int(argv[4]), int(argv[5], 0), int(argv[6], 0))
     except (OSError, ValueError, KeyError) as e:

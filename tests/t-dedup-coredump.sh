@@ -21,8 +21,10 @@
 # Edited images (tests/pagemap_edit.py):
 #  - "cow" with the root's region moved into a parent snapshot (PE_PARENT,
 #    DIR/parent): the cores are still the reference's (PE_COW -> PE_PARENT);
-#  - "ref" with a PE_COW_REF naming a task not in the images, and one naming
-#    itself (a loop): criu-coredump fails with an error that says so.
+#  - broken images (BROKEN): a PE_COW whose ref_pid names a task not in the
+#    images, a PE_COW_REF naming one, a PE_COW_REF naming itself (a loop),
+#    a pages image cut short: criu-coredump fails with an error that says
+#    so, never a core with wrong memory.
 . "$(dirname "$0")/lib.sh"
 
 root=$COWDUMP_ROOT
@@ -36,6 +38,14 @@ export PYTHONPATH=$dedup_tree/lib
 CASES=(
 	"cow|--size 1M --fanout 2 --depth 2 --child-write 0.1|PE_COW|2"
 	"ref|--size 1M --fanout 2 --depth 1 --child-write 0.1 --layout munmap|PE_COW_REF|1"
+)
+
+# case | how its dedup image is broken | the error criu-coredump must give
+BROKEN=(
+	"cow|cow-missing|task 4000000, which is not in the images"
+	"ref|ref-missing|task 4000000, which is not in the images"
+	"ref|ref-loop|form a loop"
+	"ref|short|shorter than its pagemap says"
 )
 
 tools_built "coredump test tools are built" "$BIN/cowtree" "$CRIU_DEDUP" "$CRIU_BASELINE" \
@@ -110,6 +120,33 @@ regions_live() {
 	pass "$name"
 }
 
+# broken_image_fails CASE EDIT WANT TMP OUT: criu-coredump of a copy of
+# TMP/dedup broken by EDIT (pagemap_edit.py's, or "short": the largest
+# pages image cut in half) fails with an ERROR line matching WANT.
+broken_image_fails() {
+	local name=$1 edit=$2 want=$3 tmp=$4 o=$5 img=$4/$2 what check edited=1
+	cp -a "$tmp/dedup" "$img"
+	if [ "$edit" = short ]; then
+		what=$(ls -S "$img"/pages-*.img | head -n 1)
+		truncate -s $(($(stat -c %s "$what") / 2)) "$what" || edited=0
+		what=$(basename "$what")
+	else
+		what=$($PY "$root/tests/pagemap_edit.py" "$edit" "$img" 2>&1) || edited=0
+	fi
+	if [ "$edited" = 0 ]; then
+		fail "$name: $edit makes criu-coredump fail" "could not edit: $what"
+		return
+	fi
+	check="$name: $edit ($what) makes criu-coredump fail with an error that says so"
+	if coredump "$dedup_tree/coredump" "$img" "$img-cores" >"$o/$edit.out" 2>&1; then
+		fail "$check" "it exited 0"
+	elif grep -q "^ERROR: .*$want" "$o/$edit.out"; then
+		pass "$check"
+	else
+		fail "$check" "$(tail -n 1 "$o/$edit.out")"
+	fi
+}
+
 for c in "${CASES[@]}"; do
 	IFS='|' read -r name args mark depth <<<"$c"
 	o=$out/$name
@@ -153,8 +190,7 @@ for c in "${CASES[@]}"; do
 	regions_live "$name: the region in every core of the dedup image is the live memory" \
 		"$o/ready.json" "$tmp/cores"
 
-	case $name in
-	cow)
+	if [ "$name" = cow ]; then
 		# The root holds the region's pages the others mark PE_COW; move them
 		# into a parent snapshot (the unedited image).
 		cp -a "$tmp/dedup" "$tmp/snap"
@@ -169,27 +205,11 @@ for c in "${CASES[@]}"; do
 			cores_match "$name: pages in a parent snapshot (PE_PARENT): every core holds the baseline core's memory" \
 				"$o/ready.json" "$tmp/snap" "$tmp/ref" "$tmp/snap-cores"
 		fi
-		;;
-	ref)
-		for edit in ref-missing ref-loop; do
-			cp -a "$tmp/dedup" "$tmp/$edit"
-			if ! what=$($PY "$root/tests/pagemap_edit.py" "$edit" "$tmp/$edit" 2>&1); then
-				fail "$name: $edit makes criu-coredump fail" "could not edit: $what"
-				continue
-			fi
-			read -r epid evaddr <<<"$what"
-			[ "$edit" = ref-missing ] && want="task 4000000, which is not in the images" || want="loop"
-			if coredump "$dedup_tree/coredump" "$tmp/$edit" "$tmp/$edit-cores" >"$o/$edit.out" 2>&1; then
-				fail "$name: $edit ($epid's entry at $evaddr) makes criu-coredump fail" "it exited 0"
-			elif grep -q "^ERROR: .*$want" "$o/$edit.out"; then
-				pass "$name: $edit ($epid's entry at $evaddr) makes criu-coredump fail with an error that says so"
-			else
-				fail "$name: $edit ($epid's entry at $evaddr) makes criu-coredump fail with an error that says so" \
-					"$(tail -n 1 "$o/$edit.out")"
-			fi
-		done
-		;;
-	esac
+	fi
+	for e in "${BROKEN[@]}"; do
+		IFS='|' read -r ecase edit want <<<"$e"
+		[ "$ecase" = "$name" ] && broken_image_fails "$name" "$edit" "$want" "$tmp" "$o"
+	done
 	kill_tracked
 	rm -rf "$tmp"
 done
