@@ -17,7 +17,10 @@
 #    from core-TID.img: glibc rewrites them when a thread changes CPU) and
 #    the same NT_PRPSINFO (its command line is read from memory too);
 #  - the region in each dedup core is the live memory (core_compare.py
-#    live: pagemap first, only present pages read, nothing populated).
+#    live: pagemap first, only present pages read, nothing populated);
+#  - from the baseline image, the dedup build's criu-coredump writes the
+#    reference cores byte for byte (nothing changed for images without
+#    marks).
 # Edited images (tests/pagemap_edit.py):
 #  - "cow" with the root's region moved into a parent snapshot (PE_PARENT,
 #    DIR/parent): the cores are still the reference's (PE_COW -> PE_PARENT);
@@ -185,6 +188,16 @@ for c in "${CASES[@]}"; do
 		kill_tracked
 		continue
 	fi
+	same_files=1
+	if coredump "$dedup_tree/coredump" "$tmp/base" "$tmp/base-cores" >"$o/base.out" 2>&1; then
+		for pid in $(ready_pids "$o/ready.json"); do
+			cmp -s "$tmp/ref/core.$pid" "$tmp/base-cores/core.$pid" || same_files=0
+		done
+	else
+		same_files=0
+	fi
+	check "$name: from the baseline image, the dedup build's criu-coredump writes pristine's cores byte for byte" \
+		[ "$same_files" = 1 ]
 	cores_match "$name: every core of the dedup image holds the baseline core's memory" \
 		"$o/ready.json" "$tmp/dedup" "$tmp/ref" "$tmp/cores"
 	regions_live "$name: the region in every core of the dedup image is the live memory" \
