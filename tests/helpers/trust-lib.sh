@@ -41,18 +41,6 @@ pages_disk_bytes() { du -B1 -c "$1"/pages-*.img | tail -n 1 | cut -f1; }
 # (logged on every run here: no CAP_SYS_RESOURCE).
 criu_error() { grep 'Error (' "$1" 2>/dev/null | grep -v 'RLIMIT_NOFILE for self'; }
 
-# identical NAME BEFORE AFTER: cowscan compare says the memory is the same.
-identical() {
-	local out rc
-	out=$("$BIN/cowscan" compare "$2" "$3" --json 2>&1)
-	rc=$?
-	if [ $rc -eq 0 ] && jq -e '.content_identical == true' <<<"$out" >/dev/null; then
-		pass "$1"
-	else
-		fail "$1" "compare exit $rc: $(jq -c '.differences[:3]' <<<"$out" 2>/dev/null || echo "$out")"
-	fi
-}
-
 # smaps_sum FIELD PID...: FIELD (kB) of smaps_rollup summed over the pids.
 smaps_sum() {
 	local f=$1 p

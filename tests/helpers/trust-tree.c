@@ -211,6 +211,17 @@ static void usage(FILE *f)
 		fprintf(f, "  %-13s %s\n", cases[i].name, cases[i].what);
 }
 
+/* A decimal count, or -1 for anything else */
+static long parse_count(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return errno || end == s || *end ? -1 : v;
+}
+
 /* Wait (up to 30 s) for the ready file, or for the tree's root to die */
 static int wait_ready(pid_t root, const char *ready)
 {
@@ -249,15 +260,20 @@ int main(int argc, char **argv)
 			for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 				if (!strcmp(optarg, cases[i].name))
 					c = &cases[i];
+			if (!c) {
+				fprintf(stderr, "trust-tree: unknown case %s (--help lists them)\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'r':
 			ready = optarg;
 			break;
 		case 's':
-			mib = strtol(optarg, NULL, 10);
+			mib = parse_count(optarg);
 			break;
 		case 'n':
-			nkids = strtol(optarg, NULL, 10);
+			nkids = parse_count(optarg);
 			break;
 		case 'h':
 			usage(stdout);
