@@ -8,7 +8,9 @@
 #  - the pages images were punched (disk usage of pages-*.img drops);
 #  - every page a mark names (followed to its data) still holds what it
 #    held before the restore (tests/helpers/trust-images.py
-#    check-referenced, against a copy taken before).
+#    check-referenced, against a copy taken before);
+#  - as baseline CRIU does with its own image of the same tree (the
+#    control: --auto-dedup itself works on these trees).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/helpers/trust-lib.sh"
 trust_tools_built "auto-dedup tools are built" || exit 0
@@ -23,8 +25,9 @@ for scenario in fanout sibling; do
 	fi
 	root=$(root_of "$t/ready")
 	"$BIN/cowscan" snapshot "$root" -o "$t/before"
-	if ! criu_dump dedup "$root" "$t/img"; then
-		fail "$scenario: dedup dump"
+	mkdir -p "$t/base"
+	if ! "$CRIU_BASELINE" dump -R -t "$root" -D "$t/base" -o dump.log -v4 || ! criu_dump dedup "$root" "$t/img"; then
+		fail "$scenario: baseline and dedup dumps"
 		kill_ready "$t/ready"
 		continue
 	fi
@@ -44,6 +47,13 @@ for scenario in fanout sibling; do
 		check "$scenario: the pages marks name are still in the images ($out)" test $? = 0
 	else
 		fail "$scenario: restore --auto-dedup succeeds" "$(criu_error "$t/img/restore.log" | head -n 1)"
+	fi
+	kill_ready "$t/ready"
+	if criu_restore baseline "$t/base" --auto-dedup; then
+		"$BIN/cowscan" snapshot "$root" -o "$t/after-base"
+		identical "$scenario: baseline restore --auto-dedup of its image: memory identical" "$t/before" "$t/after-base"
+	else
+		fail "$scenario: baseline restore --auto-dedup of its image succeeds"
 	fi
 	kill_ready "$t/ready"
 done
