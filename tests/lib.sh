@@ -149,3 +149,15 @@ criu_restore() {
 		return 1
 	fi
 }
+
+# identical NAME BEFORE AFTER: cowscan compare says the memory is the same.
+identical() {
+	local out rc
+	out=$("$BIN/cowscan" compare "$2" "$3" --json 2>&1)
+	rc=$?
+	if [ $rc -eq 0 ] && jq -e '.content_identical == true' <<<"$out" >/dev/null; then
+		pass "$1"
+	else
+		fail "$1" "compare exit $rc: $(jq -c '.differences[:3]' <<<"$out" 2>/dev/null || echo "$out")"
+	fi
+}

@@ -21,18 +21,6 @@ CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 # img_stat DIR WHICH FIELD: a field of DIR/stats-WHICH (0 when absent).
 img_stat() { "$CRIT_DEDUP" show "$1/stats-$2" 2>/dev/null | jq ".entries[0].\"$2\".$3 // 0"; }
 
-# identical NAME BEFORE AFTER: cowscan compare says the memory is the same.
-identical() {
-	local out rc
-	out=$("$BIN/cowscan" compare "$2" "$3" --json 2>&1)
-	rc=$?
-	if [ $rc -eq 0 ] && jq -e '.content_identical == true' <<<"$out" >/dev/null; then
-		pass "$1"
-	else
-		fail "$1" "compare exit $rc: $(jq -c '.differences[:3]' <<<"$out" 2>/dev/null || echo "$out")"
-	fi
-}
-
 # criu_error LOG: CRIU's first error but the harmless RLIMIT_NOFILE one
 # (logged on every run here: no CAP_SYS_RESOURCE).
 criu_error() { grep 'Error (' "$1" 2>/dev/null | grep -v 'RLIMIT_NOFILE for self' | head -n 1; }
