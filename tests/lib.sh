@@ -9,6 +9,9 @@
 # name.
 
 COWDUMP_ROOT=${COWDUMP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+# Process helpers (alive, wait_gone, descendants, kill_tree, ready_pids):
+# one file for tests, bench and workloads, with one zombie rule.
+. "$COWDUMP_ROOT/workloads/proc.sh"
 BIN=$COWDUMP_ROOT/build/bin
 CRIU_BASELINE=$COWDUMP_ROOT/build/criu-baseline/criu/criu
 CRIU_DEDUP=$COWDUMP_ROOT/build/criu-dedup/criu/criu
@@ -44,56 +47,10 @@ criu_bin() {
 }
 
 track() { _TRACKED_PIDS+=("$@"); }
-
-# All pids in a ready line ({"root":N,"procs":[{"pid":N,...},...]}).
-ready_pids() { jq -r '.procs[].pid' "$1"; }
 track_ready() { local p; for p in $(ready_pids "$1"); do track "$p"; done; }
 
-# Descendants of a pid, deepest last, from /proc/PID/task/*/children.
-descendants() {
-	local p c
-	for p in "$@"; do
-		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
-			echo "$c"
-			descendants "$c"
-		done
-	done
-}
-
-# alive PID: the pid still exists. A zombie counts as alive (its pid is not
-# free yet, and a restore needing it would fail with "File exists") unless
-# it is our own child, which we reap here.
-alive() {
-	[ -d /proc/"$1" ] || return 1
-	if grep -q '^State:.*Z' /proc/"$1"/status 2>/dev/null &&
-		[ "$(awk '/^PPid:/ {print $2}' /proc/"$1"/status 2>/dev/null)" = "$$" ]; then
-		wait "$1" 2>/dev/null
-		[ -d /proc/"$1" ] || return 1
-	fi
-	return 0
-}
-
-# wait_gone TIMEOUT_S PID...: wait until none of the pids exists.
-wait_gone() {
-	local t=$1 p left; shift
-	local end=$((SECONDS + t))
-	while :; do
-		left=0
-		for p in "$@"; do alive "$p" && left=1; done
-		[ "$left" = 0 ] && return 0
-		[ "$SECONDS" -ge "$end" ] && return 1
-		sleep 0.05
-	done
-}
-
 kill_tracked() {
-	local all=() p
-	for p in ${_TRACKED_PIDS[@]+"${_TRACKED_PIDS[@]}"}; do
-		all+=("$p" $(descendants "$p"))
-	done
-	[ "${#all[@]}" -eq 0 ] && return 0
-	kill -9 "${all[@]}" 2>/dev/null
-	wait_gone 10 "${all[@]}" || echo "WARN: pids still alive after SIGKILL: ${all[*]}" >&2
+	kill_tree ${_TRACKED_PIDS[@]+"${_TRACKED_PIDS[@]}"} || echo "WARN: tracked pids outlived SIGKILL" >&2
 	_TRACKED_PIDS=()
 }
 

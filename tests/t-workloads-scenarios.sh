@@ -136,7 +136,7 @@ for s in $scenarios; do
 	tree_shas "$r" >"$d/after"
 	check "$s: restored regions hold the dumped bytes" cmp -s "$d/before" "$d/after"
 	kill_tracked
-	check "$s: killed, no process remains" all_reaped 10 $pids
+	check "$s: killed, no process remains" wait_gone 10 $pids
 	rm -rf "$d/img"
 done
 exit 0
