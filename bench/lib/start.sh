@@ -4,6 +4,7 @@
 . "$(dirname "$0")/common.sh"
 rep=$1 dir=$2
 mapfile -t args <"$rep/cowtree.args"
+[ -z "${BENCH_SCENARIO_DIR:-}" ] || args=(--scenario-dir "$BENCH_SCENARIO_DIR" "${args[@]}")
 rm -f "$rep/ready.json"
 # A file-backed region's file lives beside the dump directory and goes with
 # it (bench/run removes DIR.files with DIR): CRIU needs it until restore.
@@ -12,9 +13,9 @@ mkdir -p "$dir.files"
 	>/dev/null 2>"$rep/cowtree.err"
 rc=$?
 # "PID<TAB>READY-FILE" lines: the run's trap kills a pid only while its
-# command line still names that ready file (common.sh: is_ours).
+# command line still names that ready file (common.sh: own_tree_pids).
 if [ -s "$rep/ready.json" ]; then
-	for p in $(jq -r '.procs[].pid' "$rep/ready.json"); do
+	for p in $(ready_pids "$rep/ready.json"); do
 		printf '%s\t%s\n' "$p" "$rep/ready.json"
 	done >>"$BENCH_LIVE"
 fi
