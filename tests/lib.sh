@@ -10,8 +10,11 @@
 
 COWDUMP_ROOT=${COWDUMP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 # Process helpers (alive, wait_gone, descendants, kill_tree, ready_pids):
-# one file for tests, bench and workloads, with one zombie rule.
+# one file for tests, bench and workloads, with one zombie rule. The test
+# runs as a child subreaper: its trees' orphans are reaped at once, so a
+# dumped tree's pids are free for restore in milliseconds (proc.sh).
 . "$COWDUMP_ROOT/workloads/proc.sh"
+become_subreaper "$@"
 BIN=$COWDUMP_ROOT/build/bin
 CRIU_BASELINE=$COWDUMP_ROOT/build/criu-baseline/criu/criu
 CRIU_DEDUP=$COWDUMP_ROOT/build/criu-dedup/criu/criu
