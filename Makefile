@@ -49,6 +49,7 @@ dedup-export:
 	scripts/dedup-series export
 
 include workloads/workloads.mk
+include workloads/containers/containers.mk
 include analyzer/analyzer.mk
 include bench/bench.mk
 

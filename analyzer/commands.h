@@ -1,13 +1,14 @@
-/* cowscan's subcommands; each parses its own options and returns the exit
- * status (0 ok, 1 a negative answer such as "content differs", 2 error). */
+/* cowscan's subcommands, registered with their options in the table in
+ * cowscan.c. Each gets its parsed command line and returns the exit status
+ * (0 ok, 1 a negative answer such as "content differs", 2 error). */
 #ifndef COWSCAN_COMMANDS_H
 #define COWSCAN_COMMANDS_H
 
-int cmd_tree(int argc, char **argv);
-int cmd_snapshot(int argc, char **argv);
-int cmd_compare(int argc, char **argv);
+#include "cli.h"
 
-/* Parse a pid argument; -1 with an error line when it is not one. */
-int parse_pid(const char *arg);
+int cmd_tree(const struct cli_args *a);
+int cmd_snapshot(const struct cli_args *a);
+int cmd_compare(const struct cli_args *a);
+int cmd_pages(const struct cli_args *a);
 
 #endif

@@ -1,23 +1,12 @@
 /* cowscan compare BEFORE AFTER: are two snapshots of a tree (typically
  * before dump and after restore) the same memory, and what did the
  * restore cost in PSS and unique bytes? */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
+#include "memread.h"
 #include "util.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: cowscan compare BEFORE AFTER [--json]\n"
-		   "  Compare two snapshots (cowscan snapshot): processes matched by position in\n"
-		   "  the tree, VMAs by address range. Reports whether every hashed VMA has the\n"
-		   "  same content, PSS and unique bytes before/after and their inflation.\n"
-		   "  --json   one JSON document (schema in analyzer/README.md)\n"
-		   "  -h, --help\n"
-		   "exit status: 0 content identical, 1 content differs, 2 error\n");
-}
 
 static json_t *load(const char *path)
 {
@@ -31,6 +20,16 @@ static json_t *load(const char *path)
 	if (!json_is_array(json_object_get(doc, "procs")) ||
 	    strcmp(json_string_value(json_object_get(doc, "kind")) ?: "", "snapshot")) {
 		err_line("%s: not a cowscan snapshot (no \"kind\":\"snapshot\" with procs)", path);
+		json_decref(doc);
+		return NULL;
+	}
+	/* Hashes of another scheme (an older cowscan) would all differ. */
+	if (strcmp(json_string_value(json_object_get(doc, "content_hash")) ?: "none",
+		   MEM_CONTENT_HASH)) {
+		err_line("%s: content hashed as \"%s\", this cowscan hashes as \"%s\": take both "
+			 "snapshots with the same cowscan",
+			 path, json_string_value(json_object_get(doc, "content_hash")) ?: "none",
+			 MEM_CONTENT_HASH);
 		json_decref(doc);
 		return NULL;
 	}
@@ -116,34 +115,14 @@ static json_t *ratio(json_t *before, json_t *after)
 	return json_real((double)json_integer_value(after) / (double)json_integer_value(before));
 }
 
-int cmd_compare(int argc, char **argv)
+int cmd_compare(const struct cli_args *args)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	bool json = false, identical;
+	bool json = cli_flag(args, "json"), identical;
 	json_t *b, *a, *pb, *pa, *diffs, *res, *d;
 	size_t nb, na, i;
-	int c;
 
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 2) {
-		err_line("compare: expected BEFORE and AFTER snapshot files (see --help)");
-		return 2;
-	}
-	b = load(argv[optind]);
-	a = b ? load(argv[optind + 1]) : NULL;
+	b = load(args->pos[0]);
+	a = b ? load(args->pos[1]) : NULL;
 	if (!a) {
 		json_decref(b);
 		return 2;

@@ -30,7 +30,7 @@ COWSCAN_IMAGE_OBJS := $(call image_obj,$(BUILD)/obj,$(COWSCAN_IMAGE_SRCS))
 COWSCAN_IMAGE_ASAN_OBJS := $(call image_obj,$(BUILD)/asan/obj,$(COWSCAN_IMAGE_SRCS))
 
 IMAGE_CPPFLAGS := -Ianalyzer -I$(IMAGE_PROTO_GEN)
-IMAGE_HDRS := $(wildcard analyzer/image*.h) analyzer/util.h
+IMAGE_HDRS := $(wildcard analyzer/image*.h) analyzer/util.h analyzer/cli.h
 
 # The dedup tree's stamp holds the hash of the tarball and the series; its
 # copy in IMAGE_PROTO_KEY changes only when that hash does, so the code is

@@ -6,7 +6,6 @@
  * checks every pagemap against the pages-ID.img it points to, and indexes
  * the content of every written page to find duplicates across the image.
  */
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,28 +19,6 @@
 #include "image_pages.h"
 #include "image_report.h"
 #include "util.h"
-
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: cowscan image DIR [--json]\n"
-		"\n"
-		"Read the CRIU image directory DIR (baseline or dedup CRIU) and report, per\n"
-		"process of pstree.img: VMAs, pagemap entries, pages referenced, pages written\n"
-		"to pages-*.img, pages cow-marked (PE_COW: same as the parent's page, not\n"
-		"written), pages in the parent dump (PE_PARENT), lazy pages, all-zero written\n"
-		"pages and image bytes (pages-ID.img + pagemap-PID.img + mm-PID.img). In total:\n"
-		"pages-*.img bytes and the content of every written page, compared exactly:\n"
-		"unique vs duplicate pages, what a perfect content dedup would save\n"
-		"(duplicates x page size) and what the cow dedup saved (cow-marked x page size).\n"
-		"\n"
-		"Options:\n"
-		"  --json      one JSON document on stdout (schema: analyzer/README.md)\n"
-		"  -h, --help  this text\n"
-		"\n"
-		"Exit status: 0 on success; 2 on bad usage or a missing, truncated or corrupt\n"
-		"image file (one error line naming the file and, where it applies, the offset).\n");
-}
 
 static uint64_t file_size(const char *dir, const char *name)
 {
@@ -108,17 +85,6 @@ out_file:
 	return ret;
 }
 
-static void add_counts(struct pagemap_counts *t, const struct pagemap_counts *c)
-{
-	t->entries += c->entries;
-	t->referenced += c->referenced;
-	t->present += c->present;
-	t->parent += c->parent;
-	t->lazy += c->lazy;
-	t->cow += c->cow;
-	t->ref += c->ref;
-}
-
 static int scan_image(const char *dir, struct image_report *r)
 {
 	struct pages_set pages;
@@ -149,8 +115,9 @@ static int scan_image(const char *dir, struct image_report *r)
 		p->nr_threads = tree.procs[i].nr_threads;
 		if (read_proc(dir, &pages, p))
 			goto out_pages;
-		add_counts(&r->total, &p->pm);
+		pagemap_counts_add(&r->total, &p->pm);
 	}
+	r->pages_marked = r->total.cow + r->total.ref;
 	if (pages_content_index(&pages, &r->content))
 		goto out_pages;
 	for (size_t i = 0; i < pages.nr; i++)
@@ -169,42 +136,17 @@ out_tree:
 	return ret;
 }
 
-int cmd_image(int argc, char **argv)
+int cmd_image(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct image_report r = {0};
-	bool json = false;
+	bool json = cli_flag(a, "json");
 	long ps;
-	int c, ret;
+	int ret;
 
-	optind = 1;
-	opterr = 0; /* one error line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			err_line("image: unknown option '%s' (see cowscan image --help)",
-				 argv[optind - 1]);
-			return 2;
-		}
-	}
-	if (argc - optind != 1) {
-		err_line("image: want exactly one image directory (see cowscan image --help)");
-		return 2;
-	}
 	/* CRIU images count pages of the dumping machine; dumps are read
 	 * where they were made. */
 	ps = sysconf(_SC_PAGESIZE);
-	r.dir = argv[optind];
+	r.dir = a->pos[0];
 	r.page_size = ps > 0 ? (uint64_t)ps : 4096;
 
 	ret = scan_image(r.dir, &r);

@@ -2,8 +2,10 @@
 #ifndef COWSCAN_IMAGE_CMD_H
 #define COWSCAN_IMAGE_CMD_H
 
-/* Runs "cowscan image" with argv[0] == "image". Returns the exit status:
- * 0 on success, 1 on bad usage or an unreadable/corrupt image. */
-int cmd_image(int argc, char **argv);
+#include "cli.h"
+
+/* Runs "cowscan image DIR". Returns the exit status: 0 on success, 2 on an
+ * unreadable or corrupt image. */
+int cmd_image(const struct cli_args *a);
 
 #endif

@@ -1,4 +1,5 @@
 /* Decoders for pstree.img, mm-PID.img and pagemap-PID.img. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,6 +240,32 @@ void pagemap_free(struct pagemap *pm)
 	memset(pm, 0, sizeof(*pm));
 }
 
+/* Which counter of struct pagemap_counts each entry flag adds its pages
+ * to. PE_COW and PE_COW_REF pages are another process's, not written here. */
+static const struct {
+	uint32_t flag;
+	size_t at;
+} flag_counters[] = {
+    {PE_PRESENT, offsetof(struct pagemap_counts, present)},
+    {PE_PARENT, offsetof(struct pagemap_counts, parent)},
+    {PE_LAZY, offsetof(struct pagemap_counts, lazy)},
+    {PE_COW, offsetof(struct pagemap_counts, cow)},
+    {PE_COW_REF, offsetof(struct pagemap_counts, ref)},
+};
+
+/* Every counter of struct pagemap_counts, for sums. */
+static const size_t all_counters[] = {
+    offsetof(struct pagemap_counts, entries), offsetof(struct pagemap_counts, referenced),
+    offsetof(struct pagemap_counts, present), offsetof(struct pagemap_counts, parent),
+    offsetof(struct pagemap_counts, lazy),    offsetof(struct pagemap_counts, cow),
+    offsetof(struct pagemap_counts, ref),
+};
+
+static uint64_t *counter(struct pagemap_counts *c, size_t at)
+{
+	return (uint64_t *)((char *)c + at);
+}
+
 void pagemap_count(const struct pagemap *pm, struct pagemap_counts *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -247,18 +274,17 @@ void pagemap_count(const struct pagemap *pm, struct pagemap_counts *c)
 		const struct pagemap_ent *pe = &pm->ents[i];
 
 		c->referenced += pe->nr_pages;
-		if (pe->flags & PE_PRESENT)
-			c->present += pe->nr_pages;
-		if (pe->flags & PE_PARENT)
-			c->parent += pe->nr_pages;
-		if (pe->flags & PE_LAZY)
-			c->lazy += pe->nr_pages;
-		/* Either way the content is another process's, not written here */
-		if (pe->flags & PE_COW)
-			c->cow += pe->nr_pages;
-		if (pe->flags & PE_COW_REF)
-			c->ref += pe->nr_pages;
+		for (size_t f = 0; f < sizeof(flag_counters) / sizeof(flag_counters[0]); f++)
+			if (pe->flags & flag_counters[f].flag)
+				*counter(c, flag_counters[f].at) += pe->nr_pages;
 	}
+}
+
+void pagemap_counts_add(struct pagemap_counts *sum, const struct pagemap_counts *c)
+{
+	for (size_t k = 0; k < sizeof(all_counters) / sizeof(all_counters[0]); k++)
+		*counter(sum, all_counters[k]) +=
+		    *counter((struct pagemap_counts *)c, all_counters[k]);
 }
 
 int pagemap_check_pages(const struct img_file *f, const struct pagemap *pm, const char *pages_path,

@@ -76,6 +76,8 @@ int mm_decode(struct img_file *f, struct mm_summary *mm);
 int pagemap_decode(struct img_file *f, uint64_t page_size, struct pagemap *pm);
 void pagemap_free(struct pagemap *pm);
 void pagemap_count(const struct pagemap *pm, struct pagemap_counts *c);
+/* sum += c, counter by counter. */
+void pagemap_counts_add(struct pagemap_counts *sum, const struct pagemap_counts *c);
 /* The PE_PRESENT pages of PM, in order, must fit in the NR_PAGES pages of
  * PAGES_PATH (its pages-<id>.img). Returns 0 (with a warning when pages at
  * the end are unreferenced) or -1 with an error line naming the entry that

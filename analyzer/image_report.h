@@ -25,6 +25,7 @@ struct image_report {
 	struct image_proc *procs; /* pstree.img order */
 	size_t nr_procs;
 	struct pagemap_counts total; /* sums over the processes */
+	uint64_t pages_marked;	     /* total.cow + total.ref: not written, another's page */
 	uint64_t pages_files;	     /* every pages-*.img, shmem's too */
 	uint64_t pages_img_bytes;
 	struct content_stats content;

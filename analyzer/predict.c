@@ -61,8 +61,9 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Shared anonymous memory is dumped once per segment: count distinct PFNs. */
-static unsigned long long shared_anon_bytes(const struct scan *s)
+/* Shared anonymous memory is dumped once per segment: the bytes of its
+ * distinct PFNs. Returns 0, or -1 out of memory (never a short count). */
+static int shared_anon_bytes(const struct scan *s, unsigned long long *bytes)
 {
 	size_t n = 0, cap = 0, k, u = 0;
 	uint64_t *pfns = NULL;
@@ -83,7 +84,7 @@ static unsigned long long shared_anon_bytes(const struct scan *s)
 				np = realloc(pfns, cap * sizeof(*np));
 				if (!np) {
 					free(pfns);
-					return 0;
+					return -1;
 				}
 				pfns = np;
 			}
@@ -96,7 +97,8 @@ static unsigned long long shared_anon_bytes(const struct scan *s)
 		if (k == 0 || pfns[k] != pfns[k - 1])
 			u++;
 	free(pfns);
-	return u * s->page_size;
+	*bytes = u * s->page_size;
+	return 0;
 }
 
 /* Pages of process i, in VMA v, that CRIU's restore keeps shared with the
@@ -162,7 +164,7 @@ static void predict_process(const struct scan *s, int i, struct prediction *pr,
 int predict_compute(const struct scan *s, const struct tree_stats *t, struct prediction *pr)
 {
 	unsigned char *seen_upfn;
-	unsigned long long vdso_once = 0;
+	unsigned long long vdso_once = 0, shared_anon;
 	bool *inherited;
 	int i, v, max_vmas = 1;
 
@@ -191,9 +193,13 @@ int predict_compute(const struct scan *s, const struct tree_stats *t, struct pre
 	}
 	free(seen_upfn);
 	free(inherited);
+	if (shared_anon_bytes(s, &shared_anon)) {
+		predict_free(pr);
+		return -1;
+	}
 	/* The kernel's vDSO is one copy for everybody. */
-	pr->ideal_image += vdso_once + shared_anon_bytes(s);
-	pr->baseline_image += shared_anon_bytes(s);
+	pr->ideal_image += vdso_once + shared_anon;
+	pr->baseline_image += shared_anon;
 	pr->restore_inflation =
 	    t->pss_fp ? (double)pr->restore_pss / (double)(t->pss_fp >> PSS_SHIFT) : 0.0;
 	return 0;

@@ -31,7 +31,9 @@ struct prediction {
 	double restore_inflation;	   /* restore_pss / current PSS */
 };
 
-/* Only meaningful when s->pfn_available (needs zero-page and PFN identity). */
+/* Only meaningful when s->pfn_available (needs zero-page and PFN identity).
+ * Returns 0, or -1 when out of memory (pr freed): an error, never a figure
+ * computed from part of the tree. */
 int predict_compute(const struct scan *s, const struct tree_stats *t, struct prediction *pr);
 void predict_free(struct prediction *pr);
 

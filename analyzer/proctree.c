@@ -9,11 +9,6 @@
 #include "proctree.h"
 #include "util.h"
 
-bool errno_means_gone(int err)
-{
-	return err == ENOENT || err == ESRCH;
-}
-
 /* Fill ppid, comm and start time from /proc/PID/stat. The comm may hold
  * spaces and parentheses, so fields are counted from its last ')'. */
 static int read_stat(struct proc_id *p)
@@ -140,11 +135,68 @@ static int list_children(pid_t pid, pid_t **kids, int *nr)
 	return 0;
 }
 
-static int cmp_pid(const void *a, const void *b)
-{
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+/* A child and the pid that orders it among its siblings. */
+struct kid {
+	pid_t pid;
+	pid_t ns_pid;
+};
 
-	return (x > y) - (x < y);
+/* The pid of a process in its own (innermost) pid namespace: the last field
+ * of NSpid in /proc/PID/status; the host pid when it cannot be read. Inside
+ * a container these are the pids CRIU restores, while the host pids of a
+ * restored container follow CRIU's fork order. */
+static pid_t own_ns_pid(pid_t pid)
+{
+	char path[64], line[256], *tok, *save = NULL;
+	pid_t ns = pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		for (tok = strtok_r(line + 6, " \t\n", &save); tok;
+		     tok = strtok_r(NULL, " \t\n", &save))
+			ns = (pid_t)atoi(tok);
+		break;
+	}
+	fclose(f);
+	return ns;
+}
+
+static int cmp_kid(const void *a, const void *b)
+{
+	const struct kid *x = a, *y = b;
+
+	if (x->ns_pid != y->ns_pid)
+		return (x->ns_pid > y->ns_pid) - (x->ns_pid < y->ns_pid);
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* Children in creation order: pids grow with creation, except after a pid
+ * wrap-around, which only costs a different order. The pids of the
+ * children's own pid namespace are used, so a tree restored into a new pid
+ * namespace (runc restore) lists in the order it had when it was dumped. */
+static int sort_children(pid_t *kids, int nr)
+{
+	struct kid *order;
+	int i;
+
+	if (nr < 2)
+		return 0;
+	order = malloc((size_t)nr * sizeof(*order));
+	if (!order)
+		return -1;
+	for (i = 0; i < nr; i++)
+		order[i] = (struct kid){.pid = kids[i], .ns_pid = own_ns_pid(kids[i])};
+	qsort(order, (size_t)nr, sizeof(*order), cmp_kid);
+	for (i = 0; i < nr; i++)
+		kids[i] = order[i].pid;
+	free(order);
+	return 0;
 }
 
 static int walk(struct proc_tree *t, int *cap, pid_t pid, int depth, int parent_index)
@@ -169,10 +221,11 @@ static int walk(struct proc_tree *t, int *cap, pid_t pid, int depth, int parent_
 		err_errno("/proc/%d/task", pid);
 		return -1;
 	}
-	/* Children in creation order: pids grow with creation, except after
-	 * a pid wrap-around, which only costs a different order. */
-	if (nr > 1)
-		qsort(kids, (size_t)nr, sizeof(pid_t), cmp_pid);
+	if (sort_children(kids, nr)) {
+		free(kids);
+		err_line("out of memory listing the process tree");
+		return -1;
+	}
 	for (i = 0; i < nr; i++) {
 		if (walk(t, cap, kids[i], depth + 1, me)) {
 			free(kids);
@@ -195,9 +248,12 @@ int proc_tree_discover(pid_t root, struct proc_tree *tree)
 		err_errno("process %d", root);
 		return -1;
 	}
-	if (walk(tree, &cap, root, 0, -1) || tree->nr == 0) {
-		if (tree->nr == 0)
-			err_line("process %d: exited before it could be read", root);
+	if (walk(tree, &cap, root, 0, -1)) { /* reported */
+		proc_tree_free(tree);
+		return -1;
+	}
+	if (tree->nr == 0) {
+		err_line("process %d: exited before it could be read", root);
 		proc_tree_free(tree);
 		return -1;
 	}

@@ -31,7 +31,4 @@ struct proc_tree {
 int proc_tree_discover(pid_t root, struct proc_tree *tree);
 void proc_tree_free(struct proc_tree *tree);
 
-/* True when errno says the process is gone (it exited mid-scan). */
-bool errno_means_gone(int err);
-
 #endif

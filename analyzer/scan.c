@@ -12,8 +12,6 @@
 #include "scan.h"
 #include "util.h"
 
-/* pagemap is read in batches of this many entries (512 KiB). */
-#define PAGEMAP_BATCH 65536
 /* kpageflags/kpagecount: PFNs closer than this are read as one run (the
  * kernel's cost for a PFN we do not need is below one pread's). */
 #define KPAGE_GAP     16
@@ -32,7 +30,8 @@ double scan_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int push_page(struct proc_scan *ps, size_t *cap, unsigned long vaddr, uint64_t pme, int vma)
+static int push_page(struct proc_scan *ps, size_t *cap, unsigned long vaddr, uint64_t pme,
+		     int32_t vma)
 {
 	if (ps->nr_pages == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 4096;
@@ -44,6 +43,35 @@ static int push_page(struct proc_scan *ps, size_t *cap, unsigned long vaddr, uin
 		*cap = ncap;
 	}
 	ps->pages[ps->nr_pages++] = (struct page_ent){vaddr, pme, NO_PFN, vma};
+	return 0;
+}
+
+int scan_pagemap_range(int fd, unsigned long start, unsigned long end, int32_t vma,
+		       unsigned long page_size, struct proc_scan *ps, size_t *cap, uint64_t *buf)
+{
+	unsigned long addr = start;
+
+	while (addr < end) {
+		size_t want = (end - addr) / page_size, k;
+		ssize_t got;
+
+		if (want > PAGEMAP_BATCH)
+			want = PAGEMAP_BATCH;
+		got = pread(fd, buf, want * 8, (off_t)(addr / page_size * 8));
+		if (got <= 0) {
+			ps->err = got == 0 ? ESRCH : errno;
+			return -1;
+		}
+		want = (size_t)got / 8;
+		for (k = 0; k < want; k++, addr += page_size) {
+			if (!(buf[k] & (PM_PRESENT | PM_SWAP)))
+				continue;
+			if (push_page(ps, cap, addr, buf[k], vma)) {
+				ps->err = ENOMEM;
+				return -1;
+			}
+		}
+	}
 	return 0;
 }
 
@@ -72,32 +100,12 @@ static int read_pagemap(const struct scan *s, struct proc_scan *ps, pid_t pid, u
 	}
 	for (v = 0; v < ps->vmas.nr; v++) {
 		const struct vma *vma = &ps->vmas.v[v];
-		unsigned long addr = vma->start;
 
 		if (vma->flags & (VMA_KERNEL | VMA_PFNMAP))
 			continue;
-		while (addr < vma->end) {
-			size_t want = (vma->end - addr) / s->page_size, k;
-			ssize_t got;
-
-			if (want > PAGEMAP_BATCH)
-				want = PAGEMAP_BATCH;
-			got = pread(fd, buf, want * 8, (off_t)(addr / s->page_size * 8));
-			if (got <= 0) {
-				ps->err = got == 0 ? ESRCH : errno;
-				close(fd);
-				return errno_means_gone(ps->err) ? 1 : -1;
-			}
-			want = (size_t)got / 8;
-			for (k = 0; k < want; k++, addr += s->page_size) {
-				if (!(buf[k] & (PM_PRESENT | PM_SWAP)))
-					continue;
-				if (push_page(ps, &cap, addr, buf[k], v)) {
-					close(fd);
-					ps->err = ENOMEM;
-					return -1;
-				}
-			}
+		if (scan_pagemap_range(fd, vma->start, vma->end, v, s->page_size, ps, &cap, buf)) {
+			close(fd);
+			return errno_means_gone(ps->err) ? 1 : -1;
 		}
 	}
 	close(fd);
@@ -406,14 +414,14 @@ static int group_by_pfn(struct scan *s)
 	return 0;
 }
 
-/* Index every mapped PFN, read its flags and count, group pages by PFN. */
-static int index_pfns(struct scan *s)
+int scan_index_pfns(struct scan *s)
 {
 	uint64_t max_pfn = 0;
 	double start = scan_now(), t0, t1;
 	size_t k;
 	int i, ret;
 
+	s->pfn_available = true;
 	s->nr_recs = 0;
 	for (i = 0; i < s->tree.nr; i++) {
 		const struct proc_scan *ps = &s->ps[i];
@@ -482,7 +490,6 @@ int scan_tree(pid_t root, struct scan *s)
 
 	memset(s, 0, sizeof(*s));
 	s->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
-	s->pfn_available = true;
 	if (proc_tree_discover(root, &s->tree))
 		return -1;
 	s->ps = calloc((size_t)s->tree.nr, sizeof(*s->ps));
@@ -500,7 +507,7 @@ int scan_tree(pid_t root, struct scan *s)
 		err_line("process %d: exited during the scan", root);
 		return -1;
 	}
-	if (index_pfns(s)) {
+	if (scan_index_pfns(s)) {
 		err_line("out of memory indexing PFNs");
 		return -1;
 	}

@@ -13,27 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pagebits.h"
 #include "proctree.h"
 #include "vmas.h"
-
-/* /proc/PID/pagemap bits (Documentation/admin-guide/mm/pagemap.rst) */
-#define PM_PFN_MASK	((1ULL << 55) - 1)
-#define PM_SOFT_DIRTY	(1ULL << 55)
-#define PM_EXCLUSIVE	(1ULL << 56)
-#define PM_GUARD_REGION (1ULL << 58)
-#define PM_FILE		(1ULL << 61)
-#define PM_SWAP		(1ULL << 62)
-#define PM_PRESENT	(1ULL << 63)
-
-/* /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h) */
-#define KPF_COMPOUND_HEAD (1ULL << 15)
-#define KPF_COMPOUND_TAIL (1ULL << 16)
-#define KPF_ANON	  (1ULL << 12)
-#define KPF_HUGE	  (1ULL << 17)
-#define KPF_NOPAGE	  (1ULL << 20)
-#define KPF_KSM		  (1ULL << 21)
-#define KPF_THP		  (1ULL << 22)
-#define KPF_ZERO_PAGE	  (1ULL << 24)
 
 #define NO_PFN UINT32_MAX
 
@@ -42,7 +24,7 @@ struct page_ent {
 	unsigned long vaddr;
 	uint64_t pme;  /* raw pagemap entry */
 	uint32_t uidx; /* index in scan.upfn, or NO_PFN */
-	int32_t vma;   /* index in the process's VMA list */
+	int32_t vma;   /* index in the process's VMA list; -1 in cowscan pages' ranges */
 };
 
 struct proc_scan {
@@ -90,6 +72,20 @@ double scan_now(void);
  * marked gone with a warning) or -1 with an error line. */
 int scan_tree(pid_t root, struct scan *s);
 void scan_free(struct scan *s);
+
+/* The steps of scan_tree that `cowscan pages` reuses on its own ranges.
+ * Append the present or swapped pages of [start, end) (pagemap open as
+ * fd) to ps->pages (capacity *cap; vma recorded as given), reading the
+ * pagemap in batches through buf (PAGEMAP_BATCH entries). Returns 0, or -1
+ * with ps->err set. */
+int scan_pagemap_range(int fd, unsigned long start, unsigned long end, int32_t vma,
+		       unsigned long page_size, struct proc_scan *ps, size_t *cap, uint64_t *buf);
+/* Index the PFNs of every page of s->ps[0..tree.nr) that is not gone: set
+ * each page's uidx, read kpageflags and kpagecount, group pages by PFN.
+ * Sets pfn_available; when PFNs are hidden (no CAP_SYS_ADMIN) or a kpage
+ * file is unreadable, it is false with pfn_why, and 0 is returned. Returns
+ * -1 when out of memory. */
+int scan_index_pfns(struct scan *s);
 
 static inline uint64_t page_kflags(const struct scan *s, const struct page_ent *p)
 {

@@ -1,5 +1,6 @@
-/* Content hashes of a process's memory, one per VMA, read through
- * /proc/PID/mem with each thread's rseq area masked (rseq.h). */
+/* Content hashes of a process's memory, one per region of alike VMAs,
+ * read without populating anything (memread.h), with each thread's rseq
+ * area masked (rseq.h). */
 #ifndef COWSCAN_SNAPSHOT_H
 #define COWSCAN_SNAPSHOT_H
 

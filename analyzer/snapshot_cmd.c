@@ -2,27 +2,16 @@
  * dump and restore (compare_cmd.c). Processes are recorded in tree
  * pre-order; compare matches them by that position. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "commands.h"
+#include "memread.h"
 #include "scan.h"
 #include "snapshot.h"
 #include "tree_stats.h"
 #include "util.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: cowscan snapshot PID -o FILE\n"
-		   "  Record, for every process of the tree under PID (pre-order), a content\n"
-		   "  hash of each VMA read through /proc/PID/mem with each thread's rseq area\n"
-		   "  masked (found with PTRACE_GET_RSEQ_CONFIGURATION), plus PSS and unique\n"
-		   "  bytes. The processes are briefly ptrace-interrupted. Needs root.\n"
-		   "  -o, --output FILE   where to write the snapshot (JSON)\n"
-		   "  -h, --help\n");
-}
 
 static json_t *rseq_json(const struct rseq_area *r, int nr)
 {
@@ -44,10 +33,39 @@ static json_t *or_null(bool ok, unsigned long long v)
 	return ok ? json_integer((json_int_t)v) : json_null();
 }
 
+/* Process i's entry: rseq areas, region hashes, PSS and USS. NULL with
+ * errno set when it failed (ESRCH/ENOENT: the process exited). */
+static json_t *proc_entry(const struct scan *s, const struct tree_stats *t, int i)
+{
+	const struct proc_id *id = &s->tree.procs[i];
+	bool ok = s->pfn_available;
+	struct rseq_area *rseq = NULL;
+	json_t *p, *vmas;
+	int nr = rseq_areas_read(id->pid, &rseq), e;
+
+	if (nr < 0)
+		return NULL;
+	vmas = snapshot_vmas(id->pid, &s->ps[i].vmas, rseq, nr);
+	if (!vmas) {
+		e = errno;
+		free(rseq);
+		errno = e;
+		return NULL;
+	}
+	p = json_pack("{s:i,s:i,s:i,s:i,s:s}", "index", id->index, "pid", id->pid, "ppid", id->ppid,
+		      "depth", id->depth, "comm", id->comm);
+	json_object_set_new(p, "pss_bytes", or_null(ok, t->p[i].pss_fp >> PSS_SHIFT));
+	json_object_set_new(p, "uss_bytes", or_null(ok, t->p[i].uss));
+	json_object_set_new(p, "rseq_masked", rseq_json(rseq, nr));
+	json_object_set_new(p, "vmas", vmas);
+	free(rseq);
+	return p;
+}
+
 static json_t *snapshot_doc(const struct scan *s, const struct tree_stats *t)
 {
 	bool ok = s->pfn_available;
-	json_t *doc = json_object(), *procs = json_array();
+	json_t *doc = json_object(), *procs = json_array(), *p;
 	int i;
 
 	json_object_set_new(doc, "tool", json_string("cowscan"));
@@ -56,81 +74,36 @@ static json_t *snapshot_doc(const struct scan *s, const struct tree_stats *t)
 	json_object_set_new(doc, "page_size", json_integer((json_int_t)s->page_size));
 	json_object_set_new(doc, "pfn_available", json_boolean(ok));
 	json_object_set_new(doc, "rseq_masking", json_string("ptrace-get-rseq-configuration"));
+	json_object_set_new(doc, "content_hash", json_string(MEM_CONTENT_HASH));
 	json_object_set_new(doc, "pss_bytes", or_null(ok, t->pss_fp >> PSS_SHIFT));
 	json_object_set_new(doc, "unique_bytes", or_null(ok, t->unique_pfn));
 	for (i = 0; i < s->tree.nr; i++) {
-		const struct proc_id *id = &s->tree.procs[i];
-		struct rseq_area *rseq = NULL;
-		json_t *p, *vmas;
-		int nr;
-
 		if (s->ps[i].gone)
 			continue;
-		nr = rseq_areas_read(id->pid, &rseq);
-		if (nr < 0) {
-			if (errno_means_gone(errno)) {
-				warn_line("process %d exited during the snapshot; skipped",
-					  id->pid);
-				continue;
-			}
+		if ((p = proc_entry(s, t, i))) {
+			json_array_append_new(procs, p);
+		} else if (errno_means_gone(errno)) {
+			warn_line("process %d exited during the snapshot; skipped",
+				  s->tree.procs[i].pid);
+		} else {
 			json_decref(doc);
 			json_decref(procs);
 			return NULL;
 		}
-		vmas = snapshot_vmas(id->pid, &s->ps[i].vmas, rseq, nr);
-		if (!vmas) {
-			free(rseq);
-			if (errno_means_gone(errno)) {
-				warn_line("process %d exited during the snapshot; skipped",
-					  id->pid);
-				continue;
-			}
-			json_decref(doc);
-			json_decref(procs);
-			return NULL;
-		}
-		p = json_pack("{s:i,s:i,s:i,s:i,s:s}", "index", id->index, "pid", id->pid, "ppid",
-			      id->ppid, "depth", id->depth, "comm", id->comm);
-		json_object_set_new(p, "pss_bytes", or_null(ok, t->p[i].pss_fp >> PSS_SHIFT));
-		json_object_set_new(p, "unique_bytes", or_null(ok, t->p[i].uss));
-		json_object_set_new(p, "rseq_masked", rseq_json(rseq, nr));
-		json_object_set_new(p, "vmas", vmas);
-		json_array_append_new(procs, p);
-		free(rseq);
 	}
 	json_object_set_new(doc, "procs", procs);
 	return doc;
 }
 
-int cmd_snapshot(int argc, char **argv)
+int cmd_snapshot(const struct cli_args *a)
 {
-	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
-	const char *out = NULL;
+	const char *out = cli_value(a, "output");
 	struct scan s;
 	struct tree_stats t;
 	json_t *doc;
-	int c, pid, ret = 0;
+	int pid, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 1 || !out) {
-		err_line("snapshot: expected PID and -o FILE (see cowscan snapshot --help)");
-		return 2;
-	}
-	pid = parse_pid(argv[optind]);
+	pid = parse_pid(a->pos[0]);
 	if (pid < 0)
 		return 2;
 	if (scan_tree(pid, &s)) {

@@ -1,6 +1,8 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -54,6 +56,25 @@ int json_print(json_t *doc)
 		return -1;
 	}
 	return 0;
+}
+
+int parse_pid(const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v <= 0 || v > INT_MAX) {
+		err_line("'%s' is not a process id", arg);
+		return -1;
+	}
+	return (int)v;
+}
+
+bool errno_means_gone(int err)
+{
+	return err == ENOENT || err == ESRCH;
 }
 
 const char *fmt_bytes(unsigned long long bytes)

@@ -20,6 +20,12 @@ void warn_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * release it. Returns 0, or -1 with an error line on write failure. */
 int json_print(json_t *doc);
 
+/* Parse a pid argument; -1 with an error line when it is not one. */
+int parse_pid(const char *arg);
+
+/* True when errno says the process is gone (it exited mid-scan). */
+bool errno_means_gone(int err);
+
 /* Human-readable size with binary units ("100.0 MiB"). Uses a rotating set
  * of static buffers, so up to 8 calls may appear in one printf. */
 const char *fmt_bytes(unsigned long long bytes);

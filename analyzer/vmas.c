@@ -62,48 +62,66 @@ static FILE *open_proc(pid_t pid, const char *what)
 	return fopen(path, "re");
 }
 
-/* smaps fields summed into the process totals, as smaps_rollup would.
- * Reading smaps once and summing costs one page-table walk; reading
- * smaps_rollup as well would walk every page table a second time. */
+/* The "Key:   123 kB" fields of smaps and smaps_rollup that cowscan keeps:
+ * where each goes in the process totals and, for Rss and Pss, in the VMA.
+ * smaps' per-VMA fields are summed into the totals smaps_rollup would give:
+ * reading smaps once costs one page-table walk, reading smaps_rollup as
+ * well would walk every page table a second time. */
+#define NOT_PER_VMA ((size_t)-1)
 static const struct {
 	const char *key;
-	size_t len, at;
+	size_t len, at, vma_at;
 } total_fields[] = {
-#define TOTAL(k, f)                                                                                \
+#define TOTAL(k, f, v)                                                                             \
 	{                                                                                          \
-		k ":", sizeof(k), offsetof(struct smaps_totals, f)                                 \
+		k ":", sizeof(k), offsetof(struct smaps_totals, f), v                              \
 	}
-    TOTAL("Rss", rss),
-    TOTAL("Pss", pss),
-    TOTAL("Anonymous", anon),
-    TOTAL("Swap", swap),
-    TOTAL("AnonHugePages", anon_huge),
-    TOTAL("Private_Clean", private_clean),
-    TOTAL("Private_Dirty", private_dirty),
+    TOTAL("Rss", rss, offsetof(struct vma, smaps_rss)),
+    TOTAL("Pss", pss, offsetof(struct vma, smaps_pss)),
+    TOTAL("Anonymous", anon, NOT_PER_VMA),
+    TOTAL("Swap", swap, NOT_PER_VMA),
+    TOTAL("AnonHugePages", anon_huge, NOT_PER_VMA),
+    TOTAL("Private_Clean", private_clean, NOT_PER_VMA),
+    TOTAL("Private_Dirty", private_dirty, NOT_PER_VMA),
 #undef TOTAL
 };
+#define NR_TOTAL_FIELDS (int)(sizeof(total_fields) / sizeof(total_fields[0]))
+/* Rss and Pss (fields 0 and 1): a smaps_rollup without them is a zombie's. */
+#define TOTAL_FIELDS_NEEDED 0x3u
 
-/* A "Key:   123 kB" line of the current VMA: add it to the totals (and
- * keep Rss/Pss per VMA). */
+/* The total_fields index of a "Key: N kB" line, with its value in bytes;
+ * -1 for any other line. */
+static int total_field(const char *line, unsigned long long *bytes)
+{
+	int i;
+
+	for (i = 0; i < NR_TOTAL_FIELDS; i++)
+		if (!strncmp(line, total_fields[i].key, total_fields[i].len)) {
+			*bytes = strtoull(line + total_fields[i].len, NULL, 10) * 1024;
+			return i;
+		}
+	return -1;
+}
+
+static unsigned long long *field_in(void *base, size_t at)
+{
+	return (unsigned long long *)((char *)base + at);
+}
+
+/* A field line of the current VMA: add it to the totals (and keep Rss and
+ * Pss per VMA), or take its VmFlags. */
 static void parse_field(struct vma *cur, struct smaps_totals *tot, const char *line)
 {
-	size_t i;
+	unsigned long long bytes;
+	int i = total_field(line, &bytes);
 
-	for (i = 0; i < sizeof(total_fields) / sizeof(total_fields[0]); i++) {
-		unsigned long long bytes;
-
-		if (strncmp(line, total_fields[i].key, total_fields[i].len))
-			continue;
-		bytes = strtoull(line + total_fields[i].len, NULL, 10) * 1024;
-		*(unsigned long long *)((char *)tot + total_fields[i].at) += bytes;
-		if (i == 0)
-			cur->smaps_rss = bytes;
-		else if (i == 1)
-			cur->smaps_pss = bytes;
-		return;
-	}
-	if (!strncmp(line, "VmFlags:", 8))
+	if (i >= 0) {
+		*field_in(tot, total_fields[i].at) += bytes;
+		if (total_fields[i].vma_at != NOT_PER_VMA)
+			*field_in(cur, total_fields[i].vma_at) = bytes;
+	} else if (!strncmp(line, "VmFlags:", 8)) {
 		parse_vmflags(cur, line + 8);
+	}
 }
 
 int vmas_read(pid_t pid, struct vma_list *out, struct smaps_totals *tot)
@@ -196,30 +214,20 @@ int smaps_rollup_read(pid_t pid, struct smaps_totals *out)
 {
 	FILE *f = open_proc(pid, "smaps_rollup");
 	char line[256];
-	unsigned long long kb;
-	int seen = 0;
+	unsigned long long bytes;
+	unsigned int seen = 0;
+	int i;
 
 	memset(out, 0, sizeof(*out));
 	if (!f)
 		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Rss: %llu kB", &kb) == 1)
-			out->rss = kb * 1024, seen++;
-		else if (sscanf(line, "Pss: %llu kB", &kb) == 1)
-			out->pss = kb * 1024, seen++;
-		else if (sscanf(line, "Anonymous: %llu kB", &kb) == 1)
-			out->anon = kb * 1024;
-		else if (sscanf(line, "Swap: %llu kB", &kb) == 1)
-			out->swap = kb * 1024;
-		else if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
-			out->anon_huge = kb * 1024;
-		else if (sscanf(line, "Private_Clean: %llu kB", &kb) == 1)
-			out->private_clean = kb * 1024;
-		else if (sscanf(line, "Private_Dirty: %llu kB", &kb) == 1)
-			out->private_dirty = kb * 1024;
-	}
+	while (fgets(line, sizeof(line), f))
+		if ((i = total_field(line, &bytes)) >= 0) {
+			*field_in(out, total_fields[i].at) = bytes;
+			seen |= 1u << i;
+		}
 	fclose(f);
-	if (seen < 2) {
+	if ((seen & TOTAL_FIELDS_NEEDED) != TOTAL_FIELDS_NEEDED) {
 		errno = ESRCH;
 		return -1;
 	}

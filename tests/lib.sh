@@ -18,11 +18,6 @@ become_subreaper "$@"
 BIN=$COWDUMP_ROOT/build/bin
 CRIU_BASELINE=$COWDUMP_ROOT/build/criu-baseline/criu/criu
 CRIU_DEDUP=$COWDUMP_ROOT/build/criu-dedup/criu/criu
-# Until cowtree publishes the catalogue as JSON (--list-scenarios --json,
-# issue 15), a fixture stands in for it in the tests' bench runs
-# (bench/run and bench/report take BENCH_COWTREE for build/bin/cowtree).
-[ -x "$BIN/cowtree" ] && ! "$BIN/cowtree" --list-scenarios --json >/dev/null 2>&1 &&
-	export BENCH_COWTREE=$COWDUMP_ROOT/tests/fixtures/cowtree-catalogue
 
 _TRACKED_PIDS=()
 _NFAIL=0
@@ -201,11 +196,11 @@ ge() {
 	awk -v a="$1" -v b="$2" -v f="${3:-1}" \
 		'BEGIN { if (a == "" || a == "null" || b == "" || b == "null") exit 1; exit !(a >= b * f) }'
 }
-# lt A B, gt A B F: strictly below; strictly above B * F.
+# lt A B: strictly below; gt A B [F] [PLUS]: strictly above B * F + PLUS.
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || a == "null" || b == "" || b == "null") exit 1; exit !(a < b) }'; }
 gt() {
-	awk -v a="$1" -v b="$2" -v f="${3:-1}" \
-		'BEGIN { if (a == "" || a == "null" || b == "" || b == "null") exit 1; exit !(a > b * f) }'
+	awk -v a="$1" -v b="$2" -v f="${3:-1}" -v p="${4:-0}" \
+		'BEGIN { if (a == "" || a == "null" || b == "" || b == "null") exit 1; exit !(a > b * f + p) }'
 }
 # ratio A B: A / B to 3 decimals, or "-".
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "null" || b == "null" || b == 0) print "-"; else printf "%.3f", a / b }'; }

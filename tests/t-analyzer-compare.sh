@@ -13,6 +13,8 @@ pids=$(jq -r '.procs[].pid' "$T/ready")
 "$COWSCAN" compare "$T/a.json" "$T/b.json" --json >"$T/ab.json"
 check "same live tree twice: compare exits 0" [ $? = 0 ]
 check "same live tree twice: content_identical" jqe '.content_identical == true and .procs_compared > 1' "$T/ab.json"
+check "snapshot gives each process its PSS and USS (0 < uss_bytes <= pss_bytes)" \
+	jqe 'all(.procs[]; .uss_bytes > 0 and .uss_bytes <= .pss_bytes)' "$T/a.json"
 check "snapshot records the masked rseq areas" jqe '[.procs[].rseq_masked[]] | length > 0 and all(.len <= 32)' "$T/a.json"
 
 if [ -x "$CRIU_BASELINE" ]; then

@@ -48,7 +48,7 @@ check "a scenario missing from the catalogue is refused (exit 2)" test $rc = 2 -
 before_dumps=$(bench_dumps)
 pipeline_catalogue || exit 0
 j=$PIPELINE_RUN/run.json
-nscen=$("${BENCH_COWTREE:-$BIN/cowtree}" --list-scenarios --json | jq length)
+nscen=$("$BIN/cowtree" --list-scenarios --json | jq length)
 nrep=$(jq '[.cases[].variants[].repeats[]] | length' "$j")
 check "the shared run completes every step of every repeat" \
 	jq -e '[.cases[].variants[].failed_repeats] | add == 0' "$j"

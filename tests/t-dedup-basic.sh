@@ -2,62 +2,52 @@
 # End-to-end checks of CRIU COW dedup (dedup/patches) on a small fork tree:
 # image size, restore correctness, image-version refusal by baseline,
 # old images, --no-cow-dedup, the fallback from the parent's images,
-# page-server and pre-dump. The tree comes from dedup/tests/forktree.c
-# (deterministic: region size, fanout, depth and written share are exact).
+# page-server and pre-dump. The tree is a cowtree: FANOUT children of the
+# root, each the head of a chain of DEPTH generations (--inner-fanout 1;
+# deterministic: region size, fanout, depth and written share are exact).
 source "$(dirname "$0")/lib.sh"
 
-FORKTREE=$COWDUMP_ROOT/build/dedup-test/forktree
 CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 SIZE_MIB=32
 PAGE=4096
 
-for b in "$CRIU_BASELINE" "$CRIU_DEDUP" "$CRIT_DEDUP"; do
+for b in "$CRIU_BASELINE" "$CRIU_DEDUP" "$CRIT_DEDUP" "$BIN/cowscan" "$BIN/cowtree"; do
 	[ -x "$b" ] || { skip dedup-basic "$b not built (make)"; exit 0; }
 done
-mkdir -p "$(dirname "$FORKTREE")"
-if [ ! -x "$FORKTREE" ] || [ "$COWDUMP_ROOT/dedup/tests/forktree.c" -nt "$FORKTREE" ]; then
-	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$FORKTREE" \
-		"$COWDUMP_ROOT/dedup/tests/forktree.c" || { fail forktree-builds; exit 1; }
-fi
 
 T=$(mktmp)
 
 # tree NAME FANOUT DEPTH WRITE%: start a tree, record ready line in $T/NAME.ready
 tree() {
-	local r=$T/$1.ready
-	"$FORKTREE" "$SIZE_MIB" "$2" "$3" "$4" "$r" >/dev/null || return 1
-	track_ready "$r"
+	start_tree "$T/$1.ready" --size "${SIZE_MIB}M" --fanout "$2" --inner-fanout 1 --depth "$3" \
+		--child-write "$(awk -v p="$4" 'BEGIN { print p / 100 }')" >/dev/null
 }
 pids_of() { jq -r '.procs[].pid' "$T/$1.ready"; }
 root_of() { jq -r '.root' "$T/$1.ready"; }
 
-# region_hashes NAME: sha256 of every process's region, one line per pid.
-region_hashes() {
-	local addr p
-	addr=$(jq -r '.procs[0].region_addr' "$T/$1.ready")
-	for p in $(pids_of "$1"); do
-		echo "$p $(dd if=/proc/"$p"/mem bs=$PAGE skip=$((addr / PAGE)) \
-			count=$((SIZE_MIB * 1024 * 1024 / PAGE)) 2>/dev/null | sha256sum | cut -d' ' -f1)"
-	done
+# region_pages NAME ARGS...: cowscan pages (analyzer/README.md) over every
+# process's region, JSON. It reads pagemap, and for --hash only present
+# pages: nothing is populated.
+region_pages() {
+	local r=$T/$1.ready
+	shift
+	"$BIN/cowscan" pages --json --len "$(jq .region_size "$r")" "$@" \
+		$(jq -r '.procs[] | "\(.pid)@\(.region_addr)"' "$r")
 }
 
-# unique_region_pages NAME: distinct present PFNs in the region over the tree
-# (what an ideal dump of the region writes).
+# region_hashes NAME: content hash of every process's region, one line per
+# pid (a unique token if they cannot be hashed).
+region_hashes() {
+	local out
+	out=$(region_pages "$1" --hash) && jq -r '.procs[] | "\(.pid) \(.hash)"' <<<"$out" ||
+		echo "unhashable-$(date +%s%N)"
+}
+
+# unique_region_pages NAME: distinct anonymous frames in the region over the
+# tree (what an ideal dump of the region writes).
 unique_region_pages() {
-	python3 - "$T/$1.ready" <<'EOF'
-import json, struct, sys
-r = json.load(open(sys.argv[1]))
-addr, size, ps = int(r["procs"][0]["region_addr"], 16), r["region_size"], r["page_size"]
-pfns = set()
-for p in r["procs"]:
-    with open(f"/proc/{p['pid']}/pagemap", "rb") as f:
-        f.seek(addr // ps * 8)
-        data = f.read(size // ps * 8)
-    for (e,) in struct.iter_unpack("<Q", data):
-        if e >> 63:
-            pfns.add(e & ((1 << 55) - 1))
-print(len(pfns))
-EOF
+	local out
+	out=$(region_pages "$1") && jq .totals.unique_anon_frames <<<"$out"
 }
 
 pages_bytes() { cat "$1"/pages-*.img 2>/dev/null | wc -c; }

@@ -65,7 +65,7 @@ def live(ready, out):
         parent = by_pid.get(p["ppid"])
         # the parent at this process's address, whatever it maps there
         pa = read_pagemap(parent["pid"], addr, n, ps) if parent else [0] * n
-        dumpable, shared, zero, thp, thp_shared, swapped = [], [], [], 0, 0, 0
+        dumpable, shared, zero, zero_thp, thp, thp_shared, swapped = [], [], [], 0, 0, 0, 0
         for i, e in enumerate(me):
             if e & PM_SWAP:
                 swapped += 1
@@ -74,6 +74,7 @@ def live(ready, out):
             fl = kflags(e & PFN_MASK)
             if fl >> KPF_ZERO_PAGE & 1:
                 zero.append(i)
+                zero_thp += fl >> KPF_THP & 1  # a piece of the huge zero page
                 continue
             if not fl >> KPF_ANON & 1:
                 continue
@@ -83,7 +84,7 @@ def live(ready, out):
             if pa[i] & PM_PRESENT and pa[i] & PFN_MASK == e & PFN_MASK:
                 shared.append(i)
                 thp_shared += fl >> KPF_THP & 1
-        rec.update(dumpable=dumpable, shared=shared, zero=zero, thp=thp,
+        rec.update(dumpable=dumpable, shared=shared, zero=zero, zero_thp=zero_thp, thp=thp,
                    thp_shared=thp_shared, swapped=swapped)
     json.dump({"pages": n, "procs": procs}, open(out, "w"))
 
@@ -115,7 +116,8 @@ def image(ready, live_file, d, out):
         dumpable, shared = set(p["dumpable"]), set(p["shared"])
         res.append({"pid": p["pid"], "depth": p["depth"], "region": True,
                     "dumpable": len(dumpable), "shared": len(shared),
-                    "zero": len(p["zero"]), "thp": p["thp"], "thp_shared": p["thp_shared"],
+                    "zero": len(p["zero"]), "zero_thp": p["zero_thp"],
+                    "thp": p["thp"], "thp_shared": p["thp_shared"],
                     "swapped": p["swapped"], "marked": len(marked), "written": len(written), "refs": len(refs),
                     "covered_is_dumpable": covered == dumpable,
                     "marked_is_shared": marked == shared,
@@ -136,10 +138,16 @@ stat_of() { "$CRIT_DEDUP" show "$1/stats-$2" 2>/dev/null | jq ".entries[0].$2.$3
 q() { jq -r "$2" "$T/$1.region"; }
 
 # start CASE COWTREE-ARGS...: start the tree, read its region and snapshot it.
+# A start refused with an error matching $SKIP_IF is a SKIP (what this
+# machine cannot build), any other failure a FAIL.
 start() {
 	local c=$1; shift
 	if ! start_tree "$T/$c.ready" "$@" 2>"$T/$c.err"; then
-		fail "$c: tree starts" "$(head -n 1 "$T/$c.err")"
+		if [ -n "${SKIP_IF:-}" ] && grep -q "$SKIP_IF" "$T/$c.err"; then
+			skip "$c: tree starts" "$(head -n 1 "$T/$c.err")"
+		else
+			fail "$c: tree starts" "$(head -n 1 "$T/$c.err")"
+		fi
 		return 1
 	fi
 	region_py live "$T/$c.ready" "$T/$c.live" &&
@@ -217,13 +225,40 @@ fi
 [ -f "$T/$c.ready" ] && kill_case $c
 
 # --- zero pages: neither written nor marked --------------------------------
+# cowtree leaves the zero share on a zero page the kernel maps: the 4k one,
+# or else the huge one (workloads/README.md, "Zero pages"); a kernel that
+# maps no such page cannot build the case: SKIP, naming it. Each case says
+# which zero page it got.
+# zero_start CASE COWTREE-ARGS...: start the case, or SKIP it.
+zero_start() {
+	local c=$1
+	SKIP_IF="maps no .*zero page" start "$@" || return 1
+	echo "# $c: kernel $(uname -r) maps the zero pages $(jq -c .kernel_zero_pages "$T/$c.ready");" \
+		"the tree uses the $(jq -r .params.zero_page "$T/$c.ready") one, $(jq .zero_pages "$T/$c.ready") pages in the root"
+}
+
 c=zero
-if start $c --size 4M --zero 0.5 --fanout 2 --child-write 0.1 && dump $c "$T/$c.img"; then
-	check "$c: the region maps the zero page before dump" [ "$(q $c '[.[] | select(.region) | .zero] | min')" -gt 0 ]
+if zero_start $c --size 4M --zero 0.5 --fanout 2 --child-write 0.1 && dump $c "$T/$c.img"; then
+	check "$c: the region maps the $(jq -r .params.zero_page "$T/$c.ready") zero page before dump" \
+		[ "$(q $c '[.[] | select(.region) | .zero] | min')" -gt 0 ]
 	image_matches_live $c
 	check "$c: no zero page of the region is in the image (written or marked)" \
 		[ "$(q $c '[.[] | select(.region) | .zero_in_image] | add')" = 0 ]
 	check "$c: children have marks" children_marked $c
+	restore_identical $c "$T/$c.img"
+fi
+[ -f "$T/$c.ready" ] && kill_case $c
+
+# The huge zero page on its own (2 MiB units), where the kernel maps it:
+# what cowtree built, and a restore with the same memory. CRIU 4.2.1 knows
+# the 4k zero page by its PFN only, so what the image holds of the huge one
+# is reported, not checked, here.
+c=zero-huge
+if zero_start $c --size 8M --zero 0.5 --zero-page huge --fanout 2 --child-write 0.1 &&
+	dump $c "$T/$c.img"; then
+	check "$c: every process maps 2 MiB units of the huge zero page before dump" \
+		[ "$(q $c '[.[] | select(.region) | .zero_thp == .zero and .zero >= 512] | all')" = true ]
+	q $c '.[] | select(.region) | "# \(.pid) depth \(.depth): huge zero pages \(.zero_thp), of them in the image \(.zero_in_image), marked \(.marked), written \(.written)"'
 	restore_identical $c "$T/$c.img"
 fi
 [ -f "$T/$c.ready" ] && kill_case $c

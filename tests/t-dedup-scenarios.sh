@@ -15,8 +15,10 @@
 #  - each build restores the scenario as the catalogue expects
 #    (expect-baseline, expect-dedup): shared means anonymous PSS after
 #    restore <= tests.anon-pss-kept (or the scenario's looser bound) x before
-#    the dump; copy means above it (the tree came back with private copies:
-#    the catalogue's reason is printed);
+#    the dump + CRIU's footprint (as above: fanout-64 at small scale has 65
+#    processes of a 2 MiB region, 7 pages each made private by CRIU's
+#    seizure, 10% of the total); copy means above it (the tree came back
+#    with private copies: the catalogue's reason is printed);
 #  - dedup: never writes more page bytes than baseline (+ tests.image-over-
 #    baseline), and its post-restore anonymous PSS is not above baseline's
 #    (+ tests.anon-pss-over-baseline).
@@ -37,25 +39,26 @@ pss_over_base=$(threshold tests.anon-pss-over-baseline)
 img_over_base=$(threshold tests.image-over-baseline)
 mib() { awk -v b="$1" 'BEGIN { if (b == "" || b == "null") print "-"; else printf "%.1f", b / 1048576 }'; }
 
-# restores_as CASE BUILD: check the catalogue's expectation for BUILD.
+# restores_as CASE BUILD SLACK: check the catalogue's expectation for
+# BUILD, allowing SLACK bytes of CRIU's own footprint.
 restores_as() {
-	local s=$1 b=$2 want before after limit why
+	local s=$1 b=$2 slack=$3 want before after limit why
 	want=$(expect "$s" "$b")
 	before=$(fig "$s" "$b" pss_anon_before_bytes) after=$(fig "$s" "$b" pss_anon_after_bytes)
 	limit=$(awk -v k="$kept" -v b="$(bound "$s" pss-after-over-before)" 'BEGIN { print (b != "null" && b > k) ? b : k }')
-	why="anonymous PSS before $before B, after $after B (ratio $(ratio "$after" "$before"), limit $limit)"
+	why="anonymous PSS before $before B, after $after B (ratio $(ratio "$after" "$before"), limit $limit, + slack $slack)"
 	[ "$after" = null ] && why+="; $(why_missing "$s" "$b")"
 	case "$want" in
 	shared)
-		if le "$after" "$before" "$limit"; then
-			pass "$s $b: restores the sharing, as the catalogue expects (anonymous PSS after <= $limit x before)"
+		if le "$after" "$before" "$limit" "$slack"; then
+			pass "$s $b: restores the sharing, as the catalogue expects (anonymous PSS after <= $limit x before + CRIU footprint)"
 		else
-			fail "$s $b: restores the sharing, as the catalogue expects (anonymous PSS after <= $limit x before)" \
+			fail "$s $b: restores the sharing, as the catalogue expects (anonymous PSS after <= $limit x before + CRIU footprint)" \
 				"$why"
 		fi
 		;;
 	copy)
-		if gt "$after" "$before" "$limit"; then
+		if gt "$after" "$before" "$limit" "$slack"; then
 			pass "$s $b: restores copies, as the catalogue expects ($(expect_why "$s" "$b"))"
 		else
 			fail "$s $b: restores copies, as the catalogue expects" \
@@ -89,8 +92,8 @@ for s in $cases; do
 		fail "$s dedup: image pages <= $factor x ideal + CRIU footprint" \
 			"image $img_d bytes, ideal $ideal bytes (ratio $(ratio "$img_d" "$ideal")) + slack $slack, $(fig "$s" dedup image_pages_cow_marked) pages cow-marked ($(why_missing "$s" dedup))"
 	fi
-	restores_as "$s" baseline
-	restores_as "$s" dedup
+	restores_as "$s" baseline "$slack"
+	restores_as "$s" dedup "$slack"
 	if le "$img_d" "$img_b" "$(awk -v t="$img_over_base" 'BEGIN { print 1 + t }')"; then
 		pass "$s dedup: image not larger than baseline's"
 	else

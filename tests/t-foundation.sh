@@ -39,10 +39,12 @@ for v in baseline dedup; do
 done
 
 # --- a small fork tree survives dump and restore with each build -------------
-# region_sha PID ADDR SIZE: sha256 of SIZE bytes at ADDR in PID's memory.
+# region_sha PID ADDR SIZE: content hash of SIZE bytes at ADDR in PID's
+# memory, populating nothing (cowscan pages --hash); a unique token on failure.
 region_sha() {
-	dd if=/proc/"$1"/mem bs=4096 iflag=skip_bytes,count_bytes skip=$(($2)) count="$3" 2>/dev/null |
-		sha256sum | cut -d' ' -f1
+	local out
+	out=$("$BIN/cowscan" pages --json --hash --len "$3" "$1@$2") && jq -r '.procs[0].hash' <<<"$out" ||
+		echo "unhashable-$(date +%s%N)"
 }
 
 for v in baseline dedup; do

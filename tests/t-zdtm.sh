@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# CRIU's own memory and fork zdtm tests (scripts/zdtm-run holds the list) on
-# baseline and on the dedup build, which has COW dedup on by default:
-# every test passes on each variant, nothing that passes on baseline fails
-# on dedup, and the dedup dumps really skipped COW-shared pages.
+# CRIU's own memory and fork zdtm tests (scripts/zdtm-run holds the lists) on
+# baseline and on the dedup build, which has COW dedup on by default, in the
+# host flavor and in the namespace flavor (whose restore inserts helper tasks
+# and reparents children): every test passes on each variant, nothing that
+# passes on baseline fails on dedup in either flavor, and the dedup dumps
+# really skipped COW-shared pages.
 . "$(dirname "$0")/lib.sh"
 
 root=$COWDUMP_ROOT
@@ -17,36 +19,44 @@ stat_sum() {
 
 declare -A result
 mkdir -p "$logs"
-for v in baseline dedup; do
-	start=$SECONDS
-	if ! "$root/scripts/zdtm-run" $v >"$logs/$v.out" 2>&1 && [ ! -s "$logs/$v/results.tsv" ]; then
-		fail "zdtm $v runs" "$(tail -n 3 "$logs/$v.out")"
-		continue
-	fi
-	echo "zdtm $v subset took $((SECONDS - start)) s"
-	while IFS=$'\t' read -r name res secs why; do
-		result[$v/$name]=$res
-		if [ "$res" = pass ]; then
-			pass "zdtm $v $name"
-		else
-			fail "zdtm $v $name" "$why (logs: build/zdtm-logs/$v/${name//\//_})"
+for flavor in h ns; do
+	sfx=; [ "$flavor" = ns ] && sfx=-ns
+	for v in baseline dedup; do
+		start=$SECONDS
+		if ! "$root/scripts/zdtm-run" --flavor $flavor $v >"$logs/$v$sfx.out" 2>&1 &&
+			[ ! -s "$logs/$v$sfx/results.tsv" ]; then
+			fail "zdtm $v ($flavor) runs" "$(tail -n 3 "$logs/$v$sfx.out")"
+			continue
 		fi
-	done <"$logs/$v/results.tsv"
-done
+		echo "zdtm $v ($flavor) took $((SECONDS - start)) s"
+		while IFS=$'\t' read -r name res secs why; do
+			result[$flavor/$v/$name]=$res
+			if [ "$res" = pass ]; then
+				pass "zdtm $v ($flavor) $name"
+			else
+				fail "zdtm $v ($flavor) $name" "$why (logs: build/zdtm-logs/$v$sfx/${name//\//_})"
+			fi
+		done <"$logs/$v$sfx/results.tsv"
+	done
 
-# A test that passes on baseline must pass on dedup.
-regressed=()
-for t in $("$root/scripts/zdtm-run" --list); do
-	n=${t#zdtm/}
-	[ "${result[baseline/$n]:-}" = pass ] && [ "${result[dedup/$n]:-}" != pass ] && regressed+=("$n")
+	# A test that passes on baseline must pass on dedup.
+	regressed=()
+	for t in $("$root/scripts/zdtm-run" --flavor $flavor --list); do
+		n=${t#zdtm/}
+		[ "${result[$flavor/baseline/$n]:-}" = pass ] && [ "${result[$flavor/dedup/$n]:-}" != pass ] &&
+			regressed+=("$n")
+	done
+	first=$("$root/scripts/zdtm-run" --flavor $flavor --list | head -n 1)
+	first=${first#zdtm/}
+	what="nothing that passes on baseline fails on dedup ($flavor flavor)"
+	if [ -z "${result[$flavor/baseline/$first]:-}" ] || [ -z "${result[$flavor/dedup/$first]:-}" ]; then
+		fail "$what" "a variant did not run"
+	elif [ "${#regressed[@]}" -eq 0 ]; then
+		pass "$what"
+	else
+		fail "$what" "regressed: ${regressed[*]}"
+	fi
 done
-if [ -z "${result[baseline/static/cow00]:-}" ] || [ -z "${result[dedup/static/cow00]:-}" ]; then
-	fail "nothing that passes on baseline fails on dedup" "a variant did not run"
-elif [ "${#regressed[@]}" -eq 0 ]; then
-	pass "nothing that passes on baseline fails on dedup"
-else
-	fail "nothing that passes on baseline fails on dedup" "regressed: ${regressed[*]}"
-fi
 
 # Did zdtm exercise dedup? The dedup build logs "cow-dedup: switched off"
 # when it turns itself off, and counts the pages it left to the parent.

@@ -10,23 +10,26 @@ rl() { jq -r "$2" "$1"; }
 # proc_field READY INDEX FIELD
 proc_field() { jq -r ".procs[$2].$3" "$1"; }
 
+# region_range READY I: proc I's region as cowscan pages takes it, PID@ADDR.
+region_range() { echo "$(proc_field "$1" "$2" pid)@$(proc_field "$1" "$2" region_addr)"; }
+
 # same_frac READY I J: fraction of region pages of procs I and J (pre-order
-# indexes) that are the same physical frame, from /proc/PID/pagemap.
+# indexes) that are the same physical frame, from /proc/PID/pagemap
+# (cowscan pages, analyzer/README.md).
 same_frac() {
-	local r=$1 a=$2 b=$3 n out
-	n=$(($(rl "$r" .region_size) / $(rl "$r" .page_size)))
-	out=$("$BIN/pagecmp" "$(proc_field "$r" "$a" pid)" "$(proc_field "$r" "$a" region_addr)" \
-		"$(proc_field "$r" "$b" pid)" "$(proc_field "$r" "$b" region_addr)" "$n") || return 1
-	jq -r '.same_pfn / .pages' <<<"$out"
+	local r=$1 out
+	out=$("$BIN/cowscan" pages --json --len "$(rl "$r" .region_size)" "$(region_range "$r" "$2")" \
+		"$(region_range "$r" "$3")") || return 1
+	jq -r '.procs[1].same_frame_as_first / .procs[1].pages' <<<"$out"
 }
 
-# page_stat READY I KEY: zero_a or thp_a of proc I as a fraction of its pages.
+# page_stat READY I KEY: zero_a (on the zero page) or thp_a (in a THP): pages
+# of proc I's region as a fraction of them.
 page_stat() {
-	local r=$1 i=$2 k=$3 n pid addr out
-	n=$(($(rl "$r" .region_size) / $(rl "$r" .page_size)))
-	pid=$(proc_field "$r" "$i" pid) addr=$(proc_field "$r" "$i" region_addr)
-	out=$("$BIN/pagecmp" "$pid" "$addr" "$pid" "$addr" "$n") || return 1
-	jq -r ".$k / .pages" <<<"$out"
+	local r=$1 k out
+	case $3 in zero_a) k=zero_page ;; thp_a) k=thp ;; *) return 1 ;; esac
+	out=$("$BIN/cowscan" pages --json --len "$(rl "$r" .region_size)" "$(region_range "$r" "$2")") || return 1
+	jq -r ".procs[0].$k / .procs[0].pages" <<<"$out"
 }
 
 # near VALUE EXPECTED TOLERANCE: |VALUE - EXPECTED| <= TOLERANCE.
@@ -42,10 +45,13 @@ region_vmas() {
 	echo $n
 }
 
-# region_sha PID ADDR SIZE: sha256 of the region's bytes via /proc/PID/mem.
+# region_sha PID ADDR SIZE: content hash of the region, read without
+# populating any page (cowscan pages --hash); on failure a token that
+# matches nothing.
 region_sha() {
-	dd if=/proc/"$1"/mem bs=1M iflag=skip_bytes,count_bytes skip=$(($2)) count="$3" 2>/dev/null |
-		sha256sum | cut -d' ' -f1
+	local out
+	out=$("$BIN/cowscan" pages --json --hash --len "$3" "$1@$2") && jq -r '.procs[0].hash' <<<"$out" ||
+		echo "unhashable-$(date +%s%N)"
 }
 
 # tree_shas READY: "pid sha" per process with a region.

@@ -19,15 +19,10 @@ $(BUILD)/asan/obj/workloads/%.o: workloads/%.c $(COWTREE_HDRS)
 
 $(BUILD)/bin/cowtree: $(COWTREE_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(COWDUMP_CFLAGS) -o $@ $^ -ljansson -lm
+	$(CC) $(COWDUMP_CFLAGS) -o $@ $^ -ljansson -lm -pthread
 
 $(BUILD)/asan/bin/cowtree: $(COWTREE_ASAN_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ -ljansson -lm
+	$(CC) $(SAN_CFLAGS) -o $@ $^ -ljansson -lm -pthread
 
-# pagecmp: compares two processes' PFNs page by page (tests/t-workloads-*).
-$(BUILD)/bin/pagecmp: workloads/tools/pagecmp.c
-	@mkdir -p $(@D)
-	$(CC) $(COWDUMP_CFLAGS) -o $@ $<
-
-TOOLS += $(BUILD)/bin/cowtree $(BUILD)/bin/pagecmp
+TOOLS += $(BUILD)/bin/cowtree

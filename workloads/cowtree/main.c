@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include "layout.h"
 #include "params.h"
+#include "scenario.h"
 #include "tree.h"
 
 /* The options, one row each: getopt's table and --help come from here. */
@@ -27,19 +27,24 @@ static const struct opt {
     {"scale", "S", "small (1/16), default or large (x10): scales the region size"},
     {"size", "SIZE", "region size, bytes with optional K/M/G/T (default 64M; not scaled)"},
     {"fanout", "N", "children of every non-leaf process (default 2)"},
+    {"inner-fanout", "N", "children of every parent below the root (default: --fanout)"},
     {"depth", "N", "levels below the root (default 1)"},
     {"child-write", "R", "fraction of pages every non-root process rewrites after fork"},
     {"parent-write", "R", "fraction of pages every parent rewrites after its forks"},
-    {"zero", "R", "fraction of pages left as the zero page (default 0: none)"},
+    {"zero", "R", "fraction of pages left on a zero page (default 0: none)"},
+    {"zero-page", "auto|4k|huge",
+     "which zero page --zero uses (auto: 4k where the kernel maps it)"},
     {"thp", NULL, "2 MiB-aligned region with MADV_HUGEPAGE"},
-    {"backing", "anon|file", "anonymous, or MAP_PRIVATE of a file in --file-dir"},
-    {"layout", "L", "none|split|munmap|mremap|grandchild|mremap-grow: change after fork"},
+    {"backing", "anon|file|brk", "anonymous, MAP_PRIVATE of a file in --file-dir, or the brk heap"},
+    {"layout", "L", "the change after fork: one of the layouts below (default none)"},
     {"seed", "N", "chooses the written and zero pages and their contents (default 1)"},
     {"detach", NULL, "start the tree in a new session, print the ready line, exit"},
     {"ready-file", "PATH", "also write the ready line (atomically) to PATH"},
     {"file-dir", "DIR", "where --backing file creates its file (default /dev/shm)"},
     {"scenario-dir", "DIR", "where scenarios live (default: the checkout's)"},
-    {"list-scenarios", NULL, "print every scenario with its purpose and exit"},
+    {"list-scenarios", NULL, "print every scenario, its expectations and purpose, and exit"},
+    {"list-layouts", NULL, "print every layout and exit"},
+    {"json", NULL, "--list-scenarios and --list-layouts print JSON"},
     {"help", NULL, "this text"},
 };
 #define NR_OPTS (int)(sizeof(opts) / sizeof(opts[0]))
@@ -64,34 +69,24 @@ static void usage(FILE *out)
 		     "left behind), 2 bad option.\n");
 }
 
-static int list_scenarios(const struct params *p)
+static int list_layouts(bool json)
 {
-	char dir[4096], path[8192], line[512];
-	struct dirent **ents;
-	int n, i;
+	json_t *all = layouts_json(), *l;
+	size_t i;
 
-	params_scenario_dir(p, dir, sizeof(dir));
-	n = scandir(dir, &ents, NULL, alphasort);
-	if (n < 0) {
-		fprintf(stderr, "cowtree: --list-scenarios: %s: %s\n", dir, strerror(errno));
-		return 2;
-	}
-	for (i = 0; i < n; i++) {
-		size_t len = strlen(ents[i]->d_name);
-		if (len > 5 && strcmp(ents[i]->d_name + len - 5, ".conf") == 0) {
-			FILE *f;
-			snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
-			f = fopen(path, "r");
-			while (f && fgets(line, sizeof(line), f))
-				if (strncmp(line, "# purpose:", 10) == 0)
-					printf("%-18.*s %s", (int)(len - 5), ents[i]->d_name,
-					       line + 11);
-			if (f)
-				fclose(f);
+	if (json) {
+		json_dumpf(all, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+		printf("\n");
+	} else {
+		printf("%-16s %-9s %s\n", "LAYOUT", "MIN-DEPTH", "WHAT");
+		json_array_foreach(all, i, l)
+		{
+			printf("%-16s %-9d %s\n", json_string_value(json_object_get(l, "name")),
+			       (int)json_integer_value(json_object_get(l, "min_depth")),
+			       json_string_value(json_object_get(l, "what")));
 		}
-		free(ents[i]);
 	}
-	free(ents);
+	json_decref(all);
 	return 0;
 }
 
@@ -247,9 +242,11 @@ int main(int argc, char **argv)
 {
 	struct option lopts[NR_OPTS + 1];
 	const char *scenario = NULL, *names[256], *values[256];
-	int nset = 0, i, c, idx, list = 0;
+	int nset = 0, i, c, idx;
+	bool list_scen = false, list_lay = false, json = false;
+	struct scenario sc;
 	struct params p;
-	char err[1024];
+	char err[1300];
 
 	memset(lopts, 0, sizeof(lopts));
 	for (i = 0; i < NR_OPTS; i++) {
@@ -276,7 +273,11 @@ int main(int argc, char **argv)
 		} else if (strcmp(name, "detach") == 0) {
 			p.detach = true;
 		} else if (strcmp(name, "list-scenarios") == 0) {
-			list = 1;
+			list_scen = true;
+		} else if (strcmp(name, "list-layouts") == 0) {
+			list_lay = true;
+		} else if (strcmp(name, "json") == 0) {
+			json = true;
 		} else if (nset < 256) {
 			names[nset] = name;
 			values[nset++] = optarg;
@@ -286,14 +287,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cowtree: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return 2;
 	}
-	/* scenario-dir first: the scenario is read from there */
+	if (list_lay)
+		return list_layouts(json);
+	if (json && !list_scen) {
+		fprintf(stderr,
+			"cowtree: --json: goes with --list-scenarios or --list-layouts (the "
+			"ready line is JSON already)\n");
+		return 2;
+	}
+	/* scenario-dir first: the scenario is read from there; the scale too:
+	 * the list resolves the catalogue at it */
 	for (i = 0; i < nset; i++)
-		if (strcmp(names[i], "scenario-dir") == 0 &&
+		if ((strcmp(names[i], "scenario-dir") == 0 || strcmp(names[i], "scale") == 0) &&
 		    params_set(&p, names[i], values[i], err, sizeof(err)))
 			goto bad;
-	if (list)
-		return list_scenarios(&p);
-	if (scenario && params_load_scenario(&p, scenario, err, sizeof(err)))
+	if (list_scen)
+		return scenario_list(&p, json);
+	if (scenario && scenario_load(&p, &sc, scenario, err, sizeof(err)))
 		goto bad;
 	for (i = 0; i < nset; i++) {
 		if (params_set(&p, names[i], values[i], err, sizeof(err)))
@@ -301,7 +311,7 @@ int main(int argc, char **argv)
 		if (strcmp(names[i], "size") == 0)
 			p.size_explicit = true;
 	}
-	if (params_finish(&p, err, sizeof(err)))
+	if (params_resolve(&p, err, sizeof(err)) || params_check_machine(&p, err, sizeof(err)))
 		goto bad;
 	if (p.detach)
 		return run_detached(&p);

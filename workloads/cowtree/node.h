@@ -7,7 +7,15 @@
 
 #include "params.h"
 
-#define MAX_DEPTH 16
+#define MAX_DEPTH   16
+#define MAX_THREADS 8
+
+/* A thread of the root (the threads layout): its arena and stack. */
+struct thread_info {
+	int tid;
+	uint64_t arena_addr, arena_bytes; /* the pages its malloc pieces cover */
+	uint64_t stack_addr, stack_bytes; /* its whole stack mapping */
+};
 
 struct node {
 	const struct params *p;
@@ -21,7 +29,18 @@ struct node {
 	uint64_t page_size;
 	uint64_t written_pages; /* distinct pages this process rewrote */
 	unsigned char *written; /* one byte per page: rewritten here */
-	const char *action;	/* the layout change it made, or NULL */
+	/* One byte per page: a page this process does not hold by
+	 * construction (unmapped, dropped, wiped or not inherited at fork). */
+	unsigned char *absent;
+	uint64_t absent_pages;
+	/* One byte per page: the zero share, left on a zero page by the root
+	 * and never written by anyone (a write into a huge zero page would
+	 * give the writer a whole private 2 MiB). */
+	unsigned char *zero;
+	uint64_t zero_pages;
+	const char *action; /* the layout change it made, or NULL */
+	int nr_threads;	    /* threads layout: the root's threads */
+	struct thread_info threads[MAX_THREADS];
 };
 
 #endif

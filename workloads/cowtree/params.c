@@ -1,6 +1,6 @@
-/* Parsing and checking cowtree's parameters. Every check ends in one error
- * line that names the option, e.g. "--child-write: 1.5 is not a ratio in
- * [0,1]"; the caller prefixes "cowtree: ". */
+/* Parsing, resolving and checking cowtree's parameters. Every check ends in
+ * one error line that names the option, e.g. "--child-write: 1.5 is not a
+ * ratio in [0,1]"; the caller prefixes "cowtree: ". */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -12,11 +12,12 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "node.h"
 #include "params.h"
+#include "zeropage.h"
 
 #define MAX_FANOUT 1024
 #define MAX_PROCS  4096
-#define THP_SIZE   (2UL << 20)
 
 /* --scale: one knob that multiplies every scenario's region size. */
 static const struct scale {
@@ -27,6 +28,30 @@ static const struct scale {
     {"default", 1, 1},
     {"large", 10, 1}, /* several GiB in total */
 };
+#define NR_SCALES (sizeof(scales) / sizeof(scales[0]))
+
+static const char *backing_names[] = {"anon", "file", "brk"};
+static const char *zero_page_names[] = {"auto", "4k", "huge"};
+
+/* Options a scenario may set: the shape of the tree, not how it is run. */
+static const char *scenario_keys[] = {"size",	      "fanout",	 "inner-fanout", "depth",
+				      "child-write",  "zero",	 "zero-page",	 "thp",
+				      "parent-write", "backing", "layout",	 "seed"};
+
+const char *params_backing_name(enum backing b)
+{
+	return backing_names[b];
+}
+
+bool params_is_scenario_key(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(scenario_keys) / sizeof(scenario_keys[0]); i++)
+		if (strcmp(name, scenario_keys[i]) == 0)
+			return true;
+	return false;
+}
 
 void params_init(struct params *p)
 {
@@ -35,14 +60,16 @@ void params_init(struct params *p)
 	snprintf(p->scale, sizeof(p->scale), "default");
 	p->size = 64UL << 20;
 	p->fanout = 2;
+	p->inner_fanout = -1;
 	p->depth = 1;
 	p->backing = BACKING_ANON;
+	p->zero_page = ZERO_PAGE_AUTO;
 	p->layout = 0;
 	p->seed = 1;
 	snprintf(p->file_dir, sizeof(p->file_dir), "/dev/shm");
 }
 
-/* "100M", "4096", "2G": bytes, or -1 with the reason in err. */
+/* "100M", "4096", "2G": bytes, or -1. */
 static int parse_size(const char *s, uint64_t *out)
 {
 	static const struct {
@@ -116,6 +143,17 @@ static int parse_bool(const char *s, bool *out)
 	return -1;
 }
 
+/* Index of s in names[], or -1. */
+static int parse_name(const char *s, const char **names, int n)
+{
+	int i;
+
+	for (i = 0; s && i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
 static int copy_str(char *dst, size_t len, const char *s)
 {
 	if (!s || !*s || strlen(s) >= len)
@@ -133,8 +171,9 @@ static int copy_str(char *dst, size_t len, const char *s)
 int params_set(struct params *p, const char *name, const char *value, char *err, size_t errlen)
 {
 	const char *v = value ? value : "";
+	char names[512];
 	long l;
-	size_t i;
+	int i;
 
 	if (strcmp(name, "size") == 0) {
 		if (parse_size(value, &p->size) || p->size == 0)
@@ -143,6 +182,10 @@ int params_set(struct params *p, const char *name, const char *value, char *err,
 		if (parse_long(value, 0, MAX_FANOUT, &l))
 			BAD("'%s' is not a child count in [0,%d]", v, MAX_FANOUT);
 		p->fanout = l;
+	} else if (strcmp(name, "inner-fanout") == 0) {
+		if (parse_long(value, 0, MAX_FANOUT, &l))
+			BAD("'%s' is not a child count in [0,%d]", v, MAX_FANOUT);
+		p->inner_fanout = l;
 	} else if (strcmp(name, "depth") == 0) {
 		if (parse_long(value, 0, MAX_DEPTH - 1, &l))
 			BAD("'%s' is not a depth in [0,%d]", v, MAX_DEPTH - 1);
@@ -156,21 +199,20 @@ int params_set(struct params *p, const char *name, const char *value, char *err,
 	} else if (strcmp(name, "zero") == 0) {
 		if (parse_ratio(value, &p->zero))
 			BAD("%s is not a ratio in [0,1]", v);
+	} else if (strcmp(name, "zero-page") == 0) {
+		if ((i = parse_name(value, zero_page_names, 3)) < 0)
+			BAD("'%s' is not auto, 4k or huge", v);
+		p->zero_page = i;
 	} else if (strcmp(name, "thp") == 0) {
 		if (parse_bool(value, &p->thp))
 			BAD("'%s' is not a boolean (true/false)", v);
 	} else if (strcmp(name, "backing") == 0) {
-		if (strcmp(v, "anon") == 0)
-			p->backing = BACKING_ANON;
-		else if (strcmp(v, "file") == 0)
-			p->backing = BACKING_FILE;
-		else
-			BAD("'%s' is not anon or file", v);
+		if ((i = parse_name(value, backing_names, 3)) < 0)
+			BAD("'%s' is not anon, file or brk", v);
+		p->backing = i;
 	} else if (strcmp(name, "layout") == 0) {
-		int idx = layout_find(v);
-		if (idx < 0)
-			BAD("'%s' is not a layout (none, split, munmap, mremap, grandchild, mremap-grow)", v);
-		p->layout = idx;
+		if ((p->layout = layout_find(v)) < 0)
+			BAD("'%s' is not a layout (%s)", v, layout_names(names, sizeof(names)));
 	} else if (strcmp(name, "seed") == 0) {
 		char *end;
 		errno = 0;
@@ -181,10 +223,10 @@ int params_set(struct params *p, const char *name, const char *value, char *err,
 			BAD("'%s' is not a non-negative integer", v);
 		p->seed = s;
 	} else if (strcmp(name, "scale") == 0) {
-		for (i = 0; i < sizeof(scales) / sizeof(scales[0]); i++)
+		for (i = 0; i < (int)NR_SCALES; i++)
 			if (strcmp(v, scales[i].name) == 0)
 				break;
-		if (i == sizeof(scales) / sizeof(scales[0]))
+		if (i == (int)NR_SCALES)
 			BAD("'%s' is not small, default or large", v);
 		copy_str(p->scale, sizeof(p->scale), v);
 	} else if (strcmp(name, "ready-file") == 0) {
@@ -230,159 +272,52 @@ void params_scenario_dir(const struct params *p, char *buf, size_t len)
 	snprintf(buf, len, "%s/../../workloads/scenarios", dirname(exe));
 }
 
-static char *trim(char *s)
+int params_children_at(const struct params *p, int depth)
 {
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
+	if (depth >= p->depth)
+		return 0;
+	return depth == 0 || p->inner_fanout < 0 ? p->fanout : p->inner_fanout;
 }
 
-/* Options a scenario may set: the shape of the tree, not how it is run. */
-static bool scenario_key_allowed(const char *key)
+struct tree_counts params_counts(const struct params *p)
 {
-	static const char *keys[] = {"size", "fanout", "depth",	  "child-write", "parent-write",
-				     "zero", "thp",    "backing", "layout",	 "seed"};
-	size_t i;
-
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (strcmp(key, keys[i]) == 0)
-			return true;
-	return false;
-}
-
-int params_load_scenario(struct params *p, const char *name, char *err, size_t errlen)
-{
-	char path[8192], dir[4096], line[1024], sub[512];
-	bool has_purpose = false;
-	int lineno = 0;
-	FILE *f;
-
-	if (strchr(name, '/')) {
-		snprintf(path, sizeof(path), "%s", name);
-	} else {
-		params_scenario_dir(p, dir, sizeof(dir));
-		snprintf(path, sizeof(path), "%s/%s.conf", dir, name);
-	}
-	f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "--scenario: %s: %s", path, strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char *s = trim(line), *eq, *key, *val;
-
-		lineno++;
-		if (strncmp(s, "# purpose:", 10) == 0)
-			has_purpose = true;
-		if (!*s || *s == '#')
-			continue;
-		eq = strchr(s, '=');
-		if (!eq) {
-			snprintf(err, errlen, "%s:%d: expected 'key = value'", path, lineno);
-			goto fail;
-		}
-		*eq = '\0';
-		key = trim(s);
-		val = trim(eq + 1);
-		if (!scenario_key_allowed(key)) {
-			snprintf(err, errlen, "%s:%d: '%s' is not a scenario key", path, lineno,
-				 key);
-			goto fail;
-		}
-		if (params_set(p, key, val, sub, sizeof(sub))) {
-			snprintf(err, errlen, "%s:%d: %s", path, lineno, sub);
-			goto fail;
-		}
-	}
-	fclose(f);
-	if (!has_purpose) {
-		snprintf(err, errlen, "%s: no '# purpose:' line", path);
-		return -1;
-	}
-	/* the catalogue name is the file's base name */
-	const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
-	snprintf(p->scenario, sizeof(p->scenario), "%.*s", (int)strcspn(base, "."), base);
-	return 0;
-fail:
-	fclose(f);
-	return -1;
-}
-
-long params_nprocs(const struct params *p)
-{
-	long n = 1, level = 1;
+	struct tree_counts c = {.procs = 1};
+	long level = 1;
 	int d;
 
-	for (d = 1; d <= p->depth; d++) {
-		level *= p->fanout;
-		n += level;
-		if (n > MAX_PROCS)
-			return n;
-	}
-	return n;
-}
-
-static uint64_t mem_available(void)
-{
-	char line[256];
-	unsigned long long kb = 0;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return UINT64_MAX;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+	for (d = 0; d < p->depth && level; d++) {
+		if (params_children_at(p, d) > 0) {
+			c.parents += level;
+			c.inner += d > 0 ? level : 0;
+		}
+		level *= params_children_at(p, d);
+		c.procs += level;
+		if (c.procs > MAX_PROCS)
 			break;
-	fclose(f);
-	return kb ? (uint64_t)kb << 10 : UINT64_MAX;
-}
-
-static int thp_check(char *err, size_t errlen)
-{
-	const char *path = "/sys/kernel/mm/transparent_hugepage/enabled";
-	char buf[128] = "";
-	FILE *f = fopen(path, "r");
-
-	if (!f) {
-		snprintf(err, errlen, "--thp: %s: %s (no THP support?)", path, strerror(errno));
-		return -1;
 	}
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
-	fclose(f);
-	if (strstr(buf, "[never]")) {
-		snprintf(err, errlen, "--thp: transparent hugepages are disabled (%s is 'never')",
-			 path);
-		return -1;
-	}
-	return 0;
+	return c;
 }
 
-/* Bytes the tree will hold at most: the filled region plus every rewrite. */
-static double tree_bytes(const struct params *p, long nprocs)
+uint64_t params_region_align(const struct params *p, uint64_t page_size)
 {
-	long parents = p->fanout ? (nprocs - 1) / p->fanout : 0;
-	double copies = 1.0 - p->zero + (nprocs - 1) * p->child_write + parents * p->parent_write;
-
-	if (strcmp(layouts[p->layout].name, "grandchild") == 0)
-		copies += parents; /* inner processes rewrite everything */
-	return copies * (double)p->size;
+	return p->thp || (p->zero > 0 && p->zero_page == ZERO_PAGE_HUGE) ? HUGE_ZERO_SIZE
+									 : page_size;
 }
 
-int params_finish(struct params *p, char *err, size_t errlen)
+uint64_t params_zero_unit(const struct params *p, uint64_t page_size)
 {
-	uint64_t align = p->thp ? THP_SIZE : (uint64_t)sysconf(_SC_PAGESIZE);
-	long nprocs = params_nprocs(p);
-	uint64_t avail;
+	return p->zero_page == ZERO_PAGE_HUGE ? HUGE_ZERO_SIZE : page_size;
+}
+
+int params_resolve(struct params *p, char *err, size_t errlen)
+{
+	uint64_t page_size = sysconf(_SC_PAGESIZE), align;
+	struct tree_counts c = params_counts(p);
+	const struct layout *l = &layouts[p->layout];
 	size_t i;
 
 	if (!p->size_explicit) {
-		for (i = 0; i < sizeof(scales) / sizeof(scales[0]); i++)
+		for (i = 0; i < NR_SCALES; i++)
 			if (strcmp(p->scale, scales[i].name) == 0)
 				p->size = p->size / scales[i].den * scales[i].num;
 	}
@@ -390,31 +325,58 @@ int params_finish(struct params *p, char *err, size_t errlen)
 		snprintf(err, errlen, "--size: %" PRIu64 " bytes is too large", p->size);
 		return -1;
 	}
+	/* --thp is the one setting known before the machine is asked; huge
+	 * zero units realign the region in params_check_machine. */
+	align = p->thp ? HUGE_ZERO_SIZE : page_size;
 	p->size = (p->size + align - 1) / align * align;
-	if (nprocs > MAX_PROCS) {
-		snprintf(err, errlen, "--fanout/--depth: %d^%d makes more than %d processes",
-			 p->fanout, p->depth, MAX_PROCS);
-		return -1;
-	}
-	if (p->depth < layouts[p->layout].min_depth) {
-		snprintf(err, errlen, "--layout: %s needs --depth >= %d", layouts[p->layout].name,
-			 layouts[p->layout].min_depth);
-		return -1;
-	}
-	if (p->layout != 0 && nprocs == 1) {
-		snprintf(err, errlen, "--layout: %s needs at least one child",
-			 layouts[p->layout].name);
-		return -1;
-	}
-	if (p->thp && thp_check(err, errlen))
-		return -1;
-	avail = mem_available();
-	if ((double)p->size > (double)avail || tree_bytes(p, nprocs) > (double)avail) {
+	if (c.procs > MAX_PROCS) {
 		snprintf(err, errlen,
-			 "--size: %" PRIu64 " MiB needs about %.0f MiB for this tree, more than "
-			 "MemAvailable (%" PRIu64 " MiB)",
-			 p->size >> 20, tree_bytes(p, nprocs) / (1 << 20), avail >> 20);
+			 "--fanout/--inner-fanout/--depth: the tree would have more than %d "
+			 "processes",
+			 MAX_PROCS);
+		return -1;
+	}
+	if (p->depth < l->min_depth) {
+		snprintf(err, errlen, "--layout: %s needs --depth >= %d", l->name, l->min_depth);
+		return -1;
+	}
+	if (p->layout != 0 && c.procs == 1) {
+		snprintf(err, errlen, "--layout: %s needs at least one child", l->name);
+		return -1;
+	}
+	if (l->check && l->check(p, err, errlen))
+		return -1;
+	if (p->backing == BACKING_BRK && p->thp) {
+		snprintf(err, errlen, "--backing: a brk region takes no --thp");
+		return -1;
+	}
+	if (p->backing == BACKING_FILE && p->zero_page != ZERO_PAGE_AUTO) {
+		snprintf(err, errlen,
+			 "--zero-page: a file-backed region's zero pages are the "
+			 "file's holes (use auto)");
 		return -1;
 	}
 	return 0;
+}
+
+json_t *params_json(const struct params *p)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "scale", json_string(p->scale));
+	json_object_set_new(o, "size", json_integer((json_int_t)p->size));
+	json_object_set_new(o, "fanout", json_integer(p->fanout));
+	json_object_set_new(o, "inner_fanout",
+			    json_integer(p->inner_fanout < 0 ? p->fanout : p->inner_fanout));
+	json_object_set_new(o, "depth", json_integer(p->depth));
+	json_object_set_new(o, "procs", json_integer(params_counts(p).procs));
+	json_object_set_new(o, "child_write", json_real(p->child_write));
+	json_object_set_new(o, "parent_write", json_real(p->parent_write));
+	json_object_set_new(o, "zero", json_real(p->zero));
+	json_object_set_new(o, "zero_page", json_string(zero_page_names[p->zero_page]));
+	json_object_set_new(o, "thp", json_boolean(p->thp));
+	json_object_set_new(o, "backing", json_string(backing_names[p->backing]));
+	json_object_set_new(o, "layout", json_string(layouts[p->layout].name));
+	json_object_set_new(o, "seed", json_integer((json_int_t)p->seed));
+	return o;
 }

@@ -1,8 +1,10 @@
 /*
- * The fork tree. The root maps and fills the region, then every process
- * forks its children depth-first: a child rewrites its share of pages,
- * applies its layout change, forks its own children, rewrites its parent
- * share, and sends a READY record up a pipe inherited from the root. The
+ * The fork tree. The root maps and fills the region and lets its layout
+ * prepare (layout.h), then every process forks its children depth-first:
+ * a child takes what its layout does at birth, rewrites its share of
+ * pages, applies its layout change as a child, forks its own children,
+ * rewrites its parent share, applies its layout change as a parent, and
+ * sends a READY record up a pipe inherited from the root. The
  * parent sends a BORN record for each child as soon as fork() returns, so
  * the root knows every pid it may have to kill. Records are smaller than
  * PIPE_BUF, so writes from many processes never interleave.
@@ -26,23 +28,10 @@
 
 #include "layout.h"
 #include "node.h"
+#include "ready.h"
+#include "record.h"
 #include "region.h"
 #include "tree.h"
-
-enum record_kind { REC_BORN, REC_READY, REC_FAILED };
-
-struct record {
-	int kind;
-	int pid, ppid, depth, sibling;
-	unsigned char path[MAX_DEPTH];
-	int has_region;
-	uint64_t region_addr;
-	uint64_t written_pages;
-	char action[16];
-	char msg[512];
-};
-
-_Static_assert(sizeof(struct record) <= PIPE_BUF, "records must be written atomically");
 
 static int record_fd = -1;  /* write end, inherited by every process */
 static int record_rfd = -1; /* read end: the root's alone */
@@ -82,6 +71,7 @@ static void fill_record(struct record *r, const struct node *n, int kind)
 	r->has_region = n->region != NULL;
 	r->region_addr = (uintptr_t)n->region;
 	r->written_pages = n->written_pages;
+	r->absent_pages = n->absent_pages;
 	snprintf(r->action, sizeof(r->action), "%s", n->action ? n->action : "");
 }
 
@@ -95,6 +85,32 @@ static uint64_t writer_of(const struct node *n)
 		w = (w ^ (n->path[i] + 1)) * 0x100000001b3ULL;
 	return w | 1;
 }
+
+struct collect {
+	struct record *procs; /* by arrival; born and/or ready */
+	int *born, *ready;
+	long nr, cap;
+};
+
+static long collect_slot(struct collect *c, int pid)
+{
+	long i;
+
+	for (i = 0; i < c->nr; i++)
+		if (c->procs[i].pid == pid)
+			return i;
+	if (c->nr == c->cap)
+		return -1;
+	memset(&c->procs[c->nr], 0, sizeof(c->procs[0]));
+	c->procs[c->nr].pid = pid;
+	return c->nr++;
+}
+
+/* The root's collector: the root notes its own children's births here
+ * rather than in the pipe, of which it is the only reader and which it
+ * does not read until it has forked them all (a wide tree's records would
+ * fill it: a deadlock). NULL in every other process. */
+static struct collect *root_collect;
 
 static int setup_after_forks(struct node *n, char *err, size_t errlen);
 
@@ -110,7 +126,8 @@ static void run_child(struct node *n)
 	n->action = NULL;
 	if (n->written)
 		memset(n->written, 0, n->npages);
-	if (region_rewrite(n, n->p->child_write, PHASE_CHILD, err, sizeof(err)) ||
+	if ((l->born && l->born(n, err, sizeof(err))) ||
+	    region_rewrite(n, n->p->child_write, PHASE_CHILD, err, sizeof(err)) ||
 	    (l->as_child && l->as_child(n, err, sizeof(err))) ||
 	    setup_after_forks(n, err, sizeof(err))) {
 		send_failed(err);
@@ -133,7 +150,7 @@ static int setup_after_forks(struct node *n, char *err, size_t errlen)
 	int i;
 
 	if (n->depth < n->p->depth) {
-		for (i = 0; i < n->p->fanout; i++) {
+		for (i = 0; i < params_children_at(n->p, n->depth); i++) {
 			pid_t pid = fork();
 			if (pid < 0) {
 				snprintf(err, errlen, "pid %d: fork of child %d: %s", (int)parent,
@@ -147,6 +164,7 @@ static int setup_after_forks(struct node *n, char *err, size_t errlen)
 				if (getppid() != parent)
 					_exit(1);
 				close(record_rfd);
+				root_collect = NULL;
 				if (private_fd >= 0)
 					close(private_fd);
 				n->depth++;
@@ -156,7 +174,11 @@ static int setup_after_forks(struct node *n, char *err, size_t errlen)
 				run_child(n);
 			}
 			struct record r = {.kind = REC_BORN, .pid = pid, .ppid = parent};
-			send_record(&r);
+			long slot = root_collect ? collect_slot(root_collect, pid) : -1;
+			if (slot >= 0)
+				root_collect->born[slot] = 1;
+			else
+				send_record(&r);
 			n->nr_children++;
 		}
 	}
@@ -170,26 +192,6 @@ static int setup_after_forks(struct node *n, char *err, size_t errlen)
 }
 
 /* --- the root's side: collect, check, report -------------------------------- */
-
-struct collect {
-	struct record *procs; /* by arrival; born and/or ready */
-	int *born, *ready;
-	long nr, cap;
-};
-
-static long collect_slot(struct collect *c, int pid)
-{
-	long i;
-
-	for (i = 0; i < c->nr; i++)
-		if (c->procs[i].pid == pid)
-			return i;
-	if (c->nr == c->cap)
-		return -1;
-	memset(&c->procs[c->nr], 0, sizeof(c->procs[0]));
-	c->procs[c->nr].pid = pid;
-	return c->nr++;
-}
 
 /* Dead or a zombie: it will never report. */
 static int gone(int pid)
@@ -267,78 +269,10 @@ static void kill_all(const struct collect *c)
 		;
 }
 
-static const char *role_of(const struct record *r)
-{
-	static const char *roles[] = {"root", "child", "grandchild"};
-
-	return r->depth < 3 ? roles[r->depth] : "descendant";
-}
-
-/* Pre-order: a prefix (ancestor) first, then by sibling position. */
-static int cmp_preorder(const void *a, const void *b)
-{
-	const struct record *x = a, *y = b;
-	int i, n = x->depth < y->depth ? x->depth : y->depth;
-
-	for (i = 0; i < n; i++)
-		if (x->path[i] != y->path[i])
-			return (int)x->path[i] - (int)y->path[i];
-	return x->depth - y->depth;
-}
-
-static char *ready_line(const struct params *p, struct record *procs, long nr, const char *file,
-			uint64_t page_size)
-{
-	json_t *o = json_object(), *arr = json_array();
-	char addr[32], *s;
-	long i;
-
-	qsort(procs, nr, sizeof(*procs), cmp_preorder);
-	json_object_set_new(o, "ready", json_true());
-	json_object_set_new(o, "tool", json_string("cowtree"));
-	json_object_set_new(o, "scenario", json_string(p->scenario));
-	json_object_set_new(o, "root", json_integer(procs[0].pid));
-	json_object_set_new(o, "page_size", json_integer(page_size));
-	json_object_set_new(o, "region_size", json_integer(p->size));
-	json_object_set_new(o, "backing",
-			    json_string(p->backing == BACKING_FILE ? "file" : "anon"));
-	json_object_set_new(o, "thp", json_boolean(p->thp));
-	json_object_set_new(o, "layout", json_string(layouts[p->layout].name));
-	json_object_set_new(o, "scale", json_string(p->scale));
-	json_object_set_new(o, "fanout", json_integer(p->fanout));
-	json_object_set_new(o, "depth", json_integer(p->depth));
-	json_object_set_new(o, "child_write", json_real(p->child_write));
-	json_object_set_new(o, "parent_write", json_real(p->parent_write));
-	json_object_set_new(o, "zero", json_real(p->zero));
-	json_object_set_new(o, "seed", json_integer((json_int_t)p->seed));
-	json_object_set_new(o, "backing_file", *file ? json_string(file) : json_null());
-	for (i = 0; i < nr; i++) {
-		const struct record *r = &procs[i];
-		json_t *e = json_object();
-		json_object_set_new(e, "pid", json_integer(r->pid));
-		json_object_set_new(e, "ppid", json_integer(r->ppid));
-		json_object_set_new(e, "role", json_string(role_of(r)));
-		json_object_set_new(e, "depth", json_integer(r->depth));
-		json_object_set_new(e, "index", json_integer(i));
-		json_object_set_new(e, "sibling", json_integer(r->sibling));
-		snprintf(addr, sizeof(addr), "0x%" PRIx64, r->region_addr);
-		json_object_set_new(e, "region_addr",
-				    r->has_region ? json_string(addr) : json_null());
-		json_object_set_new(e, "written_pages", json_integer(r->written_pages));
-		json_object_set_new(e, "layout_action",
-				    *r->action ? json_string(r->action) : json_null());
-		json_array_append_new(arr, e);
-	}
-	json_object_set_new(o, "procs", arr);
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	return s;
-}
-
 int tree_run(const struct params *p, void (*report_ready)(const char *line, void *arg),
 	     void (*report_error)(const char *msg, void *arg), void *arg)
 {
-	long expected = params_nprocs(p) - 1;
+	long expected = params_counts(p).procs - 1;
 	struct node n = {.p = p, .page_size = sysconf(_SC_PAGESIZE)};
 	struct collect c = {.cap = expected + 1};
 	char err[600] = "", file[4096] = "";
@@ -356,18 +290,28 @@ int tree_run(const struct params *p, void (*report_ready)(const char *line, void
 	record_rfd = fds[0];
 	record_fd = fds[1];
 	n.writer = writer_of(&n);
+	if (layouts[p->layout].before_region &&
+	    layouts[p->layout].before_region(&n, err, sizeof(err)))
+		goto fail;
 	if (region_map(&n, file, sizeof(file), err, sizeof(err)))
 		goto fail;
-	/* one byte per page: which pages this process rewrote (forked along) */
+	/* one byte per page each: which pages this process rewrote, which it
+	 * does not hold, which are the zero share (forked along) */
 	n.written =
-	    mmap(NULL, n.npages, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	    mmap(NULL, 3 * n.npages, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (n.written == MAP_FAILED) {
-		snprintf(err, sizeof(err), "--size: page map of %" PRIu64 " bytes: %s", n.npages,
-			 strerror(errno));
+		snprintf(err, sizeof(err), "--size: page maps of %" PRIu64 " bytes: %s",
+			 3 * n.npages, strerror(errno));
 		goto fail;
 	}
-	region_fill(&n);
+	n.absent = n.written + n.npages;
+	n.zero = n.absent + n.npages;
+	if (region_fill(&n, err, sizeof(err)))
+		goto fail;
+	if (layouts[p->layout].prepare && layouts[p->layout].prepare(&n, err, sizeof(err)))
+		goto fail;
 
+	root_collect = &c;
 	/* Children read nothing: only the root holds the read end. */
 	pid_t root_pid = getpid();
 	if (setup_after_forks(&n, err, sizeof(err))) {
@@ -383,7 +327,7 @@ int tree_run(const struct params *p, void (*report_ready)(const char *line, void
 
 	fill_record(&root, &n, REC_READY);
 	c.procs[c.nr++] = root;
-	line = ready_line(p, c.procs, c.nr, file, n.page_size);
+	line = ready_line(&n, c.procs, c.nr, file);
 	if (!line) {
 		snprintf(err, sizeof(err), "cannot format the ready line");
 		goto fail_collect;
