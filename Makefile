@@ -3,7 +3,7 @@
 #   make            dependencies, CRIU baseline + dedup, cowdump's tools
 #   make test       every test; last line "N passed, N failed"
 #   make bench      the scenario matrix with both CRIU builds (bench/)
-#   make gate       the quick performance gate (bench/gate.conf)
+#   make gate       the quick performance gate (bench/thresholds.conf)
 #   make dedup-checkout / dedup-export   develop dedup/patches as git history
 #
 # Everything built goes to build/.

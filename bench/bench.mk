@@ -1,17 +1,21 @@
 # bench: the benchmark matrix, its reference run and the performance gate.
 #   make bench            the default matrix, both CRIU builds -> results/<ts>/, plots/latest/
 #   make bench-reference  regenerate results/reference/, plots/reference/, REPORT.md's tables
-#   make gate             the quick matrix checked against bench/gate.conf
+#   make bench-scale      the scale matrix (tasks, shared memory) -> results/scale/<ts>/, plots/scale/
+#   make gate             the quick matrix checked against bench/thresholds.conf [gate] and [goals]
 # BENCH_ARGS passes options to bench/run (bench/run --help).
 BENCH_ARGS ?=
 
-.PHONY: bench-reference report
+.PHONY: bench-reference bench-scale report
 bench: all
 	bench/run $(BENCH_ARGS)
 
 bench-reference: all
 	bench/run --reference $(BENCH_ARGS)
 	bench/report
+
+bench-scale: all
+	bench/run --matrix scale $(BENCH_ARGS)
 
 # REPORT.md's generated blocks from results/reference/ (no measuring).
 report:

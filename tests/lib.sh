@@ -9,6 +9,12 @@
 # name.
 
 COWDUMP_ROOT=${COWDUMP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+# Process helpers (alive, wait_gone, descendants, kill_tree, ready_pids):
+# one file for tests, bench and workloads, with one zombie rule. The test
+# runs as a child subreaper: its trees' orphans are reaped at once, so a
+# dumped tree's pids are free for restore in milliseconds (proc.sh).
+. "$COWDUMP_ROOT/workloads/proc.sh"
+become_subreaper "$@"
 BIN=$COWDUMP_ROOT/build/bin
 CRIU_BASELINE=$COWDUMP_ROOT/build/criu-baseline/criu/criu
 CRIU_DEDUP=$COWDUMP_ROOT/build/criu-dedup/criu/criu
@@ -45,55 +51,10 @@ criu_bin() {
 
 track() { _TRACKED_PIDS+=("$@"); }
 
-# All pids in a ready line ({"root":N,"procs":[{"pid":N,...},...]}).
-ready_pids() { jq -r '.procs[].pid' "$1"; }
 track_ready() { local p; for p in $(ready_pids "$1"); do track "$p"; done; }
 
-# Descendants of a pid, deepest last, from /proc/PID/task/*/children.
-descendants() {
-	local p c
-	for p in "$@"; do
-		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
-			echo "$c"
-			descendants "$c"
-		done
-	done
-}
-
-# alive PID: the pid still exists. A zombie counts as alive (its pid is not
-# free yet, and a restore needing it would fail with "File exists") unless
-# it is our own child, which we reap here.
-alive() {
-	[ -d /proc/"$1" ] || return 1
-	if grep -q '^State:.*Z' /proc/"$1"/status 2>/dev/null &&
-		[ "$(awk '/^PPid:/ {print $2}' /proc/"$1"/status 2>/dev/null)" = "$$" ]; then
-		wait "$1" 2>/dev/null
-		[ -d /proc/"$1" ] || return 1
-	fi
-	return 0
-}
-
-# wait_gone TIMEOUT_S PID...: wait until none of the pids exists.
-wait_gone() {
-	local t=$1 p left; shift
-	local end=$((SECONDS + t))
-	while :; do
-		left=0
-		for p in "$@"; do alive "$p" && left=1; done
-		[ "$left" = 0 ] && return 0
-		[ "$SECONDS" -ge "$end" ] && return 1
-		sleep 0.05
-	done
-}
-
 kill_tracked() {
-	local all=() p
-	for p in ${_TRACKED_PIDS[@]+"${_TRACKED_PIDS[@]}"}; do
-		all+=("$p" $(descendants "$p"))
-	done
-	[ "${#all[@]}" -eq 0 ] && return 0
-	kill -9 "${all[@]}" 2>/dev/null
-	wait_gone 10 "${all[@]}" || echo "WARN: pids still alive after SIGKILL: ${all[*]}" >&2
+	kill_tree ${_TRACKED_PIDS[@]+"${_TRACKED_PIDS[@]}"} || echo "WARN: tracked pids outlived SIGKILL" >&2
 	_TRACKED_PIDS=()
 }
 
@@ -161,3 +122,97 @@ identical() {
 		fail "$1" "compare exit $rc: $(jq -c '.differences[:3]' <<<"$out" 2>/dev/null || echo "$out")"
 	fi
 }
+
+# --- the pipeline run the tests share ----------------------------------------
+# pipeline_catalogue: every scenario of the catalogue (and bench's own small
+# sweeps), with baseline and dedup CRIU at --scale small, through bench/run
+# (matrix [tests]) with the maps, thp, cow and refs probes: the one place
+# the tests dump and restore the catalogue. Made once per tests/run (its
+# COWDUMP_TEST_MARK; a test file run alone makes its own) into
+# build/test-logs/pipeline/; every test of the pipeline asserts on its
+# run.json. PIPELINE_SCENARIOS=a,b restricts it (to debug one);
+# BEYOND_CRIU=path puts another dedup criu (a development tree's) in.
+# Returns 1, after one FAIL, when the run left no run.json.
+PIPELINE_RUN=$COWDUMP_ROOT/build/test-logs/pipeline
+pipeline_catalogue() {
+	local key dedup=${BEYOND_CRIU:-$CRIU_DEDUP}
+	key="${COWDUMP_TEST_MARK:-alone-$$} $dedup ${PIPELINE_SCENARIOS:-all}"
+	mkdir -p "$(dirname "$PIPELINE_RUN")"
+	(
+		flock 9
+		[ -f "$PIPELINE_RUN/run.json" ] && [ "$(cat "$PIPELINE_RUN/key" 2>/dev/null)" = "$key" ] && exit 0
+		rm -rf "$PIPELINE_RUN"
+		"$COWDUMP_ROOT/bench/run" --matrix tests ${PIPELINE_SCENARIOS:+--scenarios "$PIPELINE_SCENARIOS"} \
+			--probes maps,thp,cow,refs --criu-dedup "$dedup" --no-plots \
+			--out "$PIPELINE_RUN" >"$PIPELINE_RUN.log" 2>&1
+		echo "$key" >"$PIPELINE_RUN/key"
+	) 9>"$PIPELINE_RUN.lock"
+	if [ ! -s "$PIPELINE_RUN/run.json" ]; then
+		fail "the catalogue runs through the pipeline" "no run.json: $(tail -n 1 "$PIPELINE_RUN.log")"
+		return 1
+	fi
+	pipeline_load
+}
+
+# The run's facts, loaded once into RUN[] by pipeline_catalogue (one jq,
+# not one per figure): RUN[fig|CASE|VARIANT|FIGURE|STAT], RUN[expect|CASE|
+# BUILD], RUN[why|CASE|BUILD], RUN[bound|CASE|KEY], RUN[param|CASE|KEY],
+# RUN[err|CASE|VARIANT] (failed repeats), RUN[scenarios], RUN[page_size].
+declare -gA RUN=()
+pipeline_load() {
+	local k v
+	while IFS=$'\t' read -r k v; do RUN[$k]=$v; done < <(jq -r '
+		"page_size\t\(.machine.page_size)",
+		"scenarios\t\([.cases[] | select(.kind == "scenario") | .id] | join(" "))",
+		(.cases[] | .id as $c |
+			(.expect // {} | to_entries[] |
+				"expect|\($c)|\(.key)\t\(.value.restore)", "why|\($c)|\(.key)\t\(.value.why // "")"),
+			(.bounds // {} | to_entries[] | "bound|\($c)|\(.key)\t\(.value)"),
+			(.params // {} | to_entries[] | "param|\($c)|\(.key)\t\(.value)"),
+			(.variants | to_entries[] | .key as $v |
+				(.value.summary | to_entries[] | .key as $f | .value |
+					"fig|\($c)|\($v)|\($f)|median\t\(.median)", "fig|\($c)|\($v)|\($f)|min\t\(.min)",
+					"fig|\($c)|\($v)|\($f)|max\t\(.max)"),
+				"err|\($c)|\($v)\t\([.value.repeats[] | select(.ok | not) |
+					"\(.error.step): \(.error.message)" | gsub("[\t\n]"; " ")] | join("; "))"))' \
+		"$PIPELINE_RUN/run.json")
+}
+
+# scenario_cases: the ids of the run's scenario cases.
+scenario_cases() { echo "${RUN[scenarios]:-}"; }
+# fig CASE VARIANT FIGURE [STAT]: a figure's median (or min, max) over the
+# case's repeats; "null" when it was not measured.
+fig() { echo "${RUN[fig|$1|$2|$3|${4:-median}]:-null}"; }
+# expect CASE BUILD: what the catalogue says BUILD's restore does with the
+# scenario (shared or copy); expect_why CASE BUILD: why, when a copy.
+expect() { echo "${RUN[expect|$1|$2]:-unknown}"; }
+expect_why() { echo "${RUN[why|$1|$2]:-}"; }
+# bound CASE KEY: the scenario's bound (catalogue, or thresholds' default).
+bound() { echo "${RUN[bound|$1|$2]:-null}"; }
+# param CASE KEY: the tree's resolved parameter (from its ready line).
+param() { echo "${RUN[param|$1|$2]:-null}"; }
+# why_missing CASE VARIANT: why CASE VARIANT has no figures.
+why_missing() { local e=${RUN[err|$1|$2]:-}; echo "${e:-not measured}"; }
+
+# threshold SECTION.KEY: a value of bench/thresholds.conf (the one config).
+threshold() { "$COWDUMP_ROOT/bench/lib/thresholds" get "$1"; }
+
+# le A B [F] [PLUS]: A <= B * F + PLUS (F defaults to 1); false when a
+# figure is missing, so a check that needs it fails.
+le() {
+	awk -v a="$1" -v b="$2" -v f="${3:-1}" -v p="${4:-0}" \
+		'BEGIN { if (a == "" || a == "null" || b == "" || b == "null") exit 1; exit !(a <= b * f + p) }'
+}
+# ge A B [F]: A >= B * F.
+ge() {
+	awk -v a="$1" -v b="$2" -v f="${3:-1}" \
+		'BEGIN { if (a == "" || a == "null" || b == "" || b == "null") exit 1; exit !(a >= b * f) }'
+}
+# lt A B: strictly below; gt A B [F] [PLUS]: strictly above B * F + PLUS.
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || a == "null" || b == "" || b == "null") exit 1; exit !(a < b) }'; }
+gt() {
+	awk -v a="$1" -v b="$2" -v f="${3:-1}" -v p="${4:-0}" \
+		'BEGIN { if (a == "" || a == "null" || b == "" || b == "null") exit 1; exit !(a > b * f + p) }'
+}
+# ratio A B: A / B to 3 decimals, or "-".
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "null" || b == "null" || b == 0) print "-"; else printf "%.3f", a / b }'; }

@@ -39,6 +39,6 @@ for app in redis-tree:redis numpy-pool:numpy stressng-tree:stress-ng; do
 		fail "$script: baseline dump and restore keeps every pid alive" "dump or restore failed"
 	fi
 	kill_tracked
-	check "$script: killed, no process remains" all_reaped 10 $pids
+	check "$script: killed, no process remains" wait_gone 10 $pids
 done
 exit 0

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shell helpers that check a cowtree against its construction, from its
 # ready line and /proc. Sourced by tests/t-workloads-*.sh (after
-# tests/lib.sh, which sets BIN). Each prints a value; the tests compare.
+# tests/lib.sh, which sets BIN and brings the process helpers of
+# workloads/proc.sh). Each prints a value; the tests compare.
 
 # rl READY JQ-FILTER: a field of the ready line.
 rl() { jq -r "$2" "$1"; }
@@ -63,25 +64,4 @@ tree_shas() {
 		[ "$addr" = null ] && continue
 		echo "$pid $(region_sha "$pid" "$addr" "$size")"
 	done
-}
-
-# all_reaped TIMEOUT PID...: every pid is gone from /proc (zombies too).
-all_reaped() {
-	local end=$((SECONDS + $1)) p; shift
-	for p in "$@"; do
-		while [ -d /proc/"$p" ]; do
-			[ "$SECONDS" -ge "$end" ] && return 1
-			sleep 0.05
-		done
-	done
-}
-
-# procs_mentioning STRING: pids whose command line contains STRING.
-# (The string goes through a file so grep's own command line lacks it.)
-procs_mentioning() {
-	local pat
-	pat=$(mktemp)
-	printf '%s\n' "$1" >"$pat"
-	grep -lFf "$pat" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 | grep -vx "$$" || true
-	rm -f "$pat"
 }

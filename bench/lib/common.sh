@@ -1,16 +1,28 @@
 # Shared by bench/run and the step scripts in bench/lib/. Source it.
 # shellcheck shell=bash
 #
-# A step script takes one argument, the repeat's directory (REP), reads what
-# earlier steps left there and writes its own outputs next to them. It exits
-# 0 on success; on failure it writes REP/error.json (step, message, CRIU log
-# tail) through step_fail and exits 1, and bench/run goes on with the next
-# repeat. Settings arrive in the environment (exported by bench/run):
+# A step script takes two arguments, the repeat's directory (REP) and its
+# dump directory (DIR), reads what earlier steps left in REP and writes its
+# own outputs next to them. It exits 0 on success; on failure it writes
+# REP/error.json (step, message, CRIU log tail) through step_fail and exits
+# 1, and bench/run goes on with the next repeat. Settings arrive in the
+# environment (exported by bench/run):
 #   BENCH_COWTREE BENCH_COWSCAN   the workload and analyzer binaries
+#   BENCH_SCENARIO_DIR            the catalogue cowtree reads (may be empty)
+#   BENCH_VARIANT                 the variant of this repeat
 #   BENCH_CRIU BENCH_CRIT         the variant's criu binary and its crit
-#   BENCH_CRIU_ARGS               extra criu options of the variant
+#   BENCH_PYCRIU                  the PYTHONPATH of that crit's modules
+#   BENCH_CRIU_ARGS               extra criu options of the variant (and
+#                                 of bench/run --criu-args)
+#   BENCH_CRIU_BASELINE           the baseline build's criu (for probes)
+#   BENCH_PROBES                  probe executables, ':'-separated
+#   BENCH_STEP_TIMEOUT            seconds a CRIU command may take
 #   BENCH_LIVE                    file listing every live tree pid (the
 #                                 run's EXIT trap kills whatever is in it)
+
+# alive, wait_gone, descendants, kill_tree, cmdline_has: the process
+# helpers every cowdump script shares (one zombie rule).
+. "$(dirname "${BASH_SOURCE[0]}")/../../workloads/proc.sh"
 
 # step_fail REP STEP MESSAGE [LOG]: record why the step failed, with the
 # tail of a CRIU log when there is one, and exit 1.
@@ -31,21 +43,12 @@ step_fail() {
 	exit 1
 }
 
-# Descendants of a pid, from /proc/PID/task/*/children.
-descendants_of() {
-	local c
-	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-		echo "$c"
-		descendants_of "$c"
-	done
-}
-
 # Every process of a ready line, then their live descendants.
 tree_pids() {
 	local p
-	for p in $(jq -r '.procs[].pid' "$1" 2>/dev/null); do
+	for p in $(ready_pids "$1" 2>/dev/null); do
 		echo "$p"
-		descendants_of "$p"
+		descendants "$p"
 	done
 }
 
@@ -58,54 +61,38 @@ tree_pids() {
 own_tree_pids() {
 	local rep=$1 dir=$2 p
 	for p in $(tree_pids "$rep/ready.json"); do
-		is_ours "$p" "$rep/ready.json" "$dir" && echo "$p"
-	done
-}
-
-# is_ours PID MARKER...: PID's command line contains one of the markers.
-is_ours() {
-	local p=$1 cmd m
-	shift
-	cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || return 1
-	for m in "$@"; do
-		[ -n "$m" ] && [[ "$cmd" == *"$m"* ]] && return 0
-	done
-	return 1
-}
-
-pid_alive() { [ -d /proc/"$1" ] && ! grep -q '^State:.*Z' /proc/"$1"/status 2>/dev/null; }
-
-# wait_pids_gone TIMEOUT_S PID...: until none runs (zombies count as gone).
-# wait_pids_reaped: until none exists at all. After a dump the tree's
-# zombies wait for pid 1 to reap them (up to seconds here), and a restore
-# before that fails with "File exists".
-wait_pids_gone() { _wait_pids pid_alive "$@"; }
-wait_pids_reaped() { _wait_pids pid_exists "$@"; }
-pid_exists() { [ -d /proc/"$1" ]; }
-_wait_pids() {
-	local test=$1 t=$2 p left
-	shift 2
-	local end=$((SECONDS + t))
-	while :; do
-		left=0
-		for p in "$@"; do $test "$p" && left=1; done
-		[ "$left" = 0 ] && return 0
-		[ "$SECONDS" -ge "$end" ] && return 1
-		sleep 0.02
+		cmdline_has "$p" "$rep/ready.json" "$dir" && echo "$p"
 	done
 }
 
 # hyperfine_once JSON CMD...: time one whole command with hyperfine (no
-# shell: the command is fully known here). Prints its exit code; 124 or 137
-# when it ran past BENCH_STEP_TIMEOUT seconds (a hung CRIU must not hang
-# the run). The timeout wrapper is one extra exec, the same for every
-# variant.
+# shell: the command is fully known here), and its peak RSS with
+# /usr/bin/time (maximum resident set size, KiB, into JSON.rss). Prints
+# the command's exit code; 124 or 137 when it ran past BENCH_STEP_TIMEOUT
+# seconds (a hung CRIU must not hang the run). The timeout and time
+# wrappers are two extra execs, the same for every variant.
 hyperfine_once() {
 	local json=$1
 	shift
 	local cmd
-	printf -v cmd '%q ' timeout -k 5 "${BENCH_STEP_TIMEOUT:-120}" "$@"
+	printf -v cmd '%q ' timeout -k 5 "${BENCH_STEP_TIMEOUT:-120}" /usr/bin/time -f %M -o "$json.rss" "$@"
 	hyperfine --runs 1 -N -i --style none --export-json "$json" "$cmd" >/dev/null 2>"$json.err" ||
 		return 1
 	jq -r '.results[0].exit_codes[0]' "$json"
+}
+
+# probe_put REP NAME KEY=NUMBER...: add figures to REP/probe-NAME.json
+# (collected as NAME_KEY); a probe calls it once per phase.
+probe_put() {
+	local f=$1/probe-$2.json kv args=()
+	shift 2
+	for kv in "$@"; do args+=(--argjson "${kv%%=*}" "${kv#*=}"); done
+	[ -s "$f" ] || echo '{}' >"$f"
+	jq "${args[@]}" '. + $ARGS.named' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+}
+
+# criu_args: the variant's extra CRIU options, one a line (for mapfile).
+criu_args() {
+	local a
+	for a in ${BENCH_CRIU_ARGS:-}; do echo "$a"; done
 }

@@ -4,9 +4,11 @@
 # which must set ROOT_PID (the tree's root, in its own session) and may add
 # keys to EXTRA (a jq object expression). role_of PID DEPTH names roles.
 set -u
+# tree_preorder, kill_tree: the process helpers every cowdump script shares.
+. "$(dirname "${BASH_SOURCE[0]}")/../proc.sh"
 DETACH=0 READY_FILE="" DIR="" SIZE_MIB=${SIZE_MIB:-256}
 
-app_die() { echo "$(basename "$0"): $*" >&2; [ -n "${ROOT_PID:-}" ] && kill_tree; exit 1; }
+app_die() { echo "$(basename "$0"): $*" >&2; [ -n "${ROOT_PID:-}" ] && kill_tree "$ROOT_PID"; exit 1; }
 
 parse_common() {
 	while [ $# -gt 0 ]; do
@@ -50,26 +52,11 @@ start_detached() {
 	ROOT_PID=$(cat "$DIR/root.pid") && [ -n "$ROOT_PID" ]
 }
 
-# Pre-order pids under a root, as "pid ppid depth".
-tree_preorder() {
-	local pid=$1 depth=$2 c
-	echo "$pid $(awk '/^PPid:/ {print $2}' /proc/"$pid"/status) $depth"
-	for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null | tr ' ' '\n' | sort -n); do
-		tree_preorder "$c" $((depth + 1))
-	done
-}
-
-kill_tree() {
-	local pids
-	pids=$(tree_preorder "$ROOT_PID" 0 2>/dev/null | cut -d' ' -f1)
-	kill -9 $pids 2>/dev/null
-}
-
 # Print the ready line (and write --ready-file atomically).
 emit_ready() {
 	local line i=0 procs="" pid ppid depth tree
 	# (no process substitution: its unwaited subshell would outlive us)
-	tree=$(tree_preorder "$ROOT_PID" 0)
+	tree=$(tree_preorder "$ROOT_PID")
 	while read -r pid ppid depth; do
 		procs+=$(jq -nc --argjson pid "$pid" --argjson ppid "$ppid" --argjson d "$depth" \
 			--argjson i $i --arg role "$(role_of "$pid" "$depth")" \
