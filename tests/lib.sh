@@ -111,6 +111,22 @@ criu_restore() {
 	fi
 }
 
+# marks_kept IMGDIR: the dedup restore of IMGDIR (its stats-dump and
+# stats-restore) kept every page the dump marked as the parent's (PE_COW)
+# without reading it, and accounted for every mark: pages kept
+# (pages_cow_inherited, marks of both kinds) + pages read from their holder
+# (pages_cow_resolved) = PE_COW + PE_COW_REF pages written by the dump.
+# Prints the four counts on a "#" line; fails (returns 1) otherwise.
+marks_kept() {
+	local crit=$COWDUMP_ROOT/build/criu-dedup/crit.sh skp ref inh res
+	skp=$("$crit" show "$1/stats-dump" | jq '.entries[0].dump.pages_cow_skipped // 0')
+	ref=$("$crit" show "$1/stats-dump" | jq '.entries[0].dump.pages_cow_referenced // 0')
+	inh=$("$crit" show "$1/stats-restore" | jq '.entries[0].restore.pages_cow_inherited // 0')
+	res=$("$crit" show "$1/stats-restore" | jq '.entries[0].restore.pages_cow_resolved // 0')
+	echo "# marks: PE_COW $skp, PE_COW_REF $ref; restore kept $inh, read $res"
+	[ "$skp" -gt 0 ] && [ "$inh" -ge "$skp" ] && [ $((inh + res)) -eq $((skp + ref)) ]
+}
+
 # identical NAME BEFORE AFTER: cowscan compare says the memory is the same.
 identical() {
 	local out rc
