@@ -94,7 +94,7 @@ if criu_restore dedup "$T/fan.dedup"; then
 	region_hashes fan >"$T/fan.after"
 	check dedup-restore-memory-identical cmp -s "$T/fan.before" "$T/fan.after"
 	check dedup-restore-inherits-marked-pages marks_kept "$T/fan.dedup"
-	echo "# restore: pages_cow_inherited $inh (dump pages_cow_skipped ${skipped:-?})"
+	echo "# restore: pages_cow_inherited $(stat_field "$T/fan.dedup/stats-restore" restore.pages_cow_inherited) (dump pages_cow_skipped ${skipped:-?})"
 else
 	fail dedup-restore-succeeds
 fi
