@@ -18,7 +18,7 @@
 #    it with baseline (which loses the sharing on this layout);
 #  - `no-cow-dedup` in the file the annotation org.criu.config names gives
 #    a version-2 image without marks, which baseline CRIU restores;
-#  - the bench hook (bench-step, through measure-runc) runs a case;
+#  - the bench's container case (bench/run --cases runc-split) runs;
 #  - the container's processes carry COWDUMP_TEST_MARK (tests/run's
 #    leftover check sees them), also once restored; kill leaves no process,
 #    no runc state and no bundle.
@@ -262,22 +262,27 @@ else
 fi
 "$RT" kill --bundle "$b" >/dev/null 2>"$o/err" || fail "annotation org.criu.config: kill" "$(head -n 1 "$o/err")"
 
-# --- the bench hook ------------------------------------------------------------
-# measure-runc runs workloads/containers/bench-step with bench/lib's analyze,
-# image and compare steps between, as bench/run would.
-if COWDUMP_TMP=$T "$COWDUMP_ROOT/workloads/containers/measure-runc" --variants dedup --out "$T/bench" \
-	-- --scenario split --size 4M >"$T/bench.json" 2>"$T/err"; then
-	check "bench hook (measure-runc, dedup): content identical, image near the ideal, PSS kept ($(jq -c '{pages_img_bytes, pss_anon_before_bytes, pss_anon_after_bytes}' "$T/bench.json"))" \
-		jq -e --argjson f $PSS_KEPT '.content_identical and .pages_img_bytes < .ideal_image_bytes * 1.1
-			and .pss_anon_after_bytes <= .pss_anon_before_bytes * $f' "$T/bench.json"
-	check "bench hook: every step wrote its outputs (error.json absent, stats-restore.json there)" \
-		[ ! -e "$T/bench/dedup/error.json" -a -s "$T/bench/dedup/stats-restore.json" -a -s "$T/bench/dedup/image-dir.bytes" ]
-	# steps.jsonl: start's ready line first, then restore's {"step":"restore","root"}
-	check "bench hook: restore points root.pid at the restored (new) host pid" \
-		[ "$(cat "$T/bench/dedup/root.pid")" = "$(jq -s -r 'map(select(.step == "restore"))[0].root' "$T/bench/dedup/steps.jsonl")" \
-		-a "$(cat "$T/bench/dedup/root.pid")" != "$(head -n 1 "$T/bench/dedup/steps.jsonl" | jq .root)" ]
+# --- the bench's container case ---------------------------------------------------
+# bench/run runs a runc-NAME case (matrix key runc) through
+# workloads/containers/bench-step for start, dump, restore and kill, and
+# bench/lib's analyze, image and compare steps between, as for any tree.
+if "$COWDUMP_ROOT/bench/run" --cases runc-split --scale small --repeat 1 --variants dedup --quiet --no-plots \
+	--dump-dir-root "$T" --out "$T/bench" >"$T/bench.out" 2>"$T/err"; then
+	fig() { jq --arg f "$1" '.cases[] | select(.id == "runc-split") | .variants.dedup.summary[$f].median' "$T/bench/run.json"; }
+	check "bench case runc-split is a runc case of the split scenario" \
+		jq -e '.cases[] | select(.id == "runc-split") | .kind == "runc" and .runtime == "runc" and .scenario == "split"' "$T/bench/run.json"
+	check "bench case runc-split (dedup): content identical, image near the ideal, PSS kept (image $(fig image_bytes), ideal $(fig ideal_image_bytes), anon PSS $(fig pss_anon_before_bytes) -> $(fig pss_anon_after_bytes))" \
+		jq -e --argjson f $PSS_KEPT '.cases[] | select(.id == "runc-split") | .variants.dedup.summary
+			| .content_identical.min == 1 and .image_bytes.median < .ideal_image_bytes.median * 1.1
+			and .pss_anon_after_bytes.median <= .pss_anon_before_bytes.median * $f' "$T/bench/run.json"
+	rep=$(find "$T/bench/raw/runc-split/dedup" -maxdepth 1 -name 'r1' | head -n 1)
+	check "bench case: every step wrote its outputs (no error.json; stats-restore.json, image-dir.bytes there)" \
+		[ -n "$rep" -a ! -e "$rep/error.json" -a -s "$rep/stats-restore.json" -a -s "$rep/image-dir.bytes" ]
+	mapfile -t bench_pids < <(ready_pids "$rep/ready.json")
+	check "bench case: the restored container's ${#bench_pids[@]} processes are gone after the run" \
+		eval '[ ${#bench_pids[@]} -gt 0 ] && pids_gone 20 "${bench_pids[@]}"'
 else
-	fail "bench hook (measure-runc, dedup)" "$(tail -n 1 "$T/err")"
+	fail "bench/run --cases runc-split" "$(tail -n 1 "$T/err")"
 fi
 
 exit 0
