@@ -2,11 +2,12 @@
 #   make bench            the default matrix, both CRIU builds -> results/<ts>/, plots/latest/
 #   make bench-reference  regenerate results/reference/, plots/reference/, REPORT.md's tables
 #   make bench-scale      the scale matrix (tasks, shared memory) -> results/scale/<ts>/, plots/scale/
+#   make bench-scale-reference  regenerate results/scale/reference/, plots/scale/, REPORT.md's scale tables
 #   make gate             the quick matrix checked against bench/thresholds.conf [gate] and [goals]
 # BENCH_ARGS passes options to bench/run (bench/run --help).
 BENCH_ARGS ?=
 
-.PHONY: bench-reference bench-scale report
+.PHONY: bench-reference bench-scale bench-scale-reference report
 bench: all
 	bench/run $(BENCH_ARGS)
 
@@ -16,6 +17,10 @@ bench-reference: all
 
 bench-scale: all
 	bench/run --matrix scale $(BENCH_ARGS)
+
+bench-scale-reference: all
+	bench/run --matrix scale --reference $(BENCH_ARGS)
+	bench/report
 
 # REPORT.md's generated blocks from results/reference/ (no measuring).
 report:
