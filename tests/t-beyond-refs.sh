@@ -16,11 +16,11 @@
 #    - baseline CRIU refuses it ("images version 3") and restores no process;
 #    - a corrupted reference (ref_pid of one entry set to a pid that is not
 #      in the image) makes the dedup restore fail with a clear error naming
-#      it, and no restored process is left (patch 0018: without it, a task
+#      it, and no restored process is left (patch 0002: without it, a task
 #      forked while the failing restore killed its parent was left behind);
 #    - a truncated pages image (the largest pages-*.img cut in half: the
 #      holder of most shared pages) makes the dedup restore fail saying so
-#      (patch 0016; without it CRIU 4.2.1 spins forever on the async read
+#      (patch 0001; without it CRIU 4.2.1 spins forever on the async read
 #      path), and no restored process is left.
 # (That the intact image restores with identical content, t-dedup-scenarios
 # checks for every scenario.) The logs stay in build/test-logs/pipeline/raw.
