@@ -64,9 +64,29 @@ kill_tracked() {
 _TEST_TMP=$(mktemp -d "${COWDUMP_TMP:-/dev/shm}/cowdump-test.XXXXXX")
 mktmp() { mktemp -d "$_TEST_TMP/t.XXXXXX"; }
 
+# on_exit CMD...: run CMD when the script exits, after its processes are
+# killed (for machine settings a test changes for its own run).
+_EXIT_HOOKS=()
+on_exit() { _EXIT_HOOKS+=("$*"); }
+
 _cleanup() {
+	local h
 	kill_tracked
+	for h in ${_EXIT_HOOKS[@]+"${_EXIT_HOOKS[@]}"}; do eval "$h"; done
 	rm -rf "$_TEST_TMP"
+}
+
+# thp_enabled_set MODE: set the machine's THP setting (always, madvise,
+# never) until the script exits, when the old one is put back. Fails
+# (returns 1) where /sys does not allow it.
+THP_ENABLED=/sys/kernel/mm/transparent_hugepage/enabled
+thp_enabled() { sed 's/.*\[\(.*\)\].*/\1/' "$THP_ENABLED"; }
+thp_enabled_set() {
+	local old
+	old=$(thp_enabled) || return 1
+	[ "$old" = "$1" ] && return 0
+	echo "$1" 2>/dev/null >"$THP_ENABLED" || return 1
+	on_exit "echo $old >$THP_ENABLED"
 }
 trap _cleanup EXIT
 trap 'exit 130' INT TERM

@@ -11,6 +11,14 @@
 #     tree with MADV_HUGEPAGE only keeps them (so the check can fail);
 #  c. a sparse MADV_HUGEPAGE region (4 pages per 2 MiB): neither
 #     AnonHugePages nor the region's RSS grow past what they were;
+#  e. THP "always" (set for this test's run, the old setting put back on
+#     exit): a region mostly on the zero page, MADV_NOHUGEPAGE as cowtree
+#     makes it, and the task's other VMAs: a default restore makes no huge
+#     page and its anonymous PSS stays within 3% (+ 16 pages a process) of
+#     the tree's before the dump. (Filling premapped memory page by page
+#     with THP "always" gives each 2 MiB around a restored page a huge page:
+#     the zero-page and untouched parts become memory. Baseline CRIU does
+#     so; its figures are printed.)
 #  d. a mark-free image (dumped --no-cow-dedup, split layout) restored with
 #     --no-cow-dedup has baseline's anonymous PSS (copies), within 1%.
 # Sums over the tree's processes, from /proc/PID/smaps_rollup (kB).
@@ -130,6 +138,37 @@ if trust_tree "$r" --case sparse --size 16; then
 	kill_ready "$r"
 else
 	fail "c: sparse tree starts"
+fi
+
+# --- e. THP "always": huge pages only where the dumped VMA had them --------------
+if ! thp_enabled_set always; then
+	skip "e: THP always: restore makes no huge page" "cannot set $THP_ENABLED here"
+elif start_tree "$T/e.ready" --size 16M --fanout 2 --child-write 0.1 --zero 0.7 2>"$T/e.err" ||
+	{ grep -q "maps no zero page" "$T/e.err" &&
+		start_tree "$T/e.ready" --size 16M --fanout 2 --child-write 0.1; }; then
+	pids=$(pids_of "$T/e.ready")
+	ahp=$(smaps_sum AnonHugePages $pids) pss=$(smaps_sum Pss_Anon $pids)
+	n=$(wc -w <<<"$pids")
+	"$BIN/cowscan" snapshot "$(root_of "$T/e.ready")" -o "$T/e.before"
+	mkdir -p "$T/e.base"
+	if "$CRIU_BASELINE" dump -R -t "$(root_of "$T/e.ready")" -D "$T/e.base" -o dump.log -v4 &&
+		criu_dump dedup "$(root_of "$T/e.ready")" "$T/e.dedup"; then
+		restore_and_measure e.bl baseline "$T/e.base" "$T/e.ready" &&
+			echo "# e: THP always, baseline restore: AnonHugePages kB $ahp -> $(cat "$T/e.bl.ahp"), Pss_Anon kB $pss -> $(cat "$T/e.bl.pss")"
+		if restore_and_measure e.def dedup "$T/e.dedup" "$T/e.ready"; then
+			after=$(cat "$T/e.def.ahp") apss=$(cat "$T/e.def.pss")
+			echo "# e: THP always, dedup restore: AnonHugePages kB $ahp -> $after, Pss_Anon kB $pss -> $apss"
+			identical "e: THP always: default restore: memory identical" "$T/e.before" "$T/e.def.snap"
+			check "e: THP always: default restore makes no huge page ($ahp -> $after kB)" [ "$after" -le "$ahp" ]
+			check "e: THP always: anonymous PSS kept ($pss -> $apss kB, limit 1.03 x + $((n * 64)) kB)" \
+				[ $((apss * 100)) -le $((pss * 103 + n * 6400)) ]
+		fi
+	else
+		fail "e: tree is dumped (baseline, dedup)"
+	fi
+	kill_ready "$T/e.ready"
+else
+	fail "e: tree starts" "$(head -n 1 "$T/e.err")"
 fi
 
 # --- d. mark-free image, --no-cow-dedup: baseline's PSS -----------------------------

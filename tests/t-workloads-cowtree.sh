@@ -288,8 +288,8 @@ zero_case() {
 	check "--zero 0.3 --zero-page $kind reports round(0.3 * pages / $unit) units: $want pages (got $(rl "$r" .zero_pages))" \
 		test "$(rl "$r" .zero_pages)" = "$want" -a "$(rl "$r" .params.zero_page)" = "$kind"
 	for i in 0 1; do
-		z=$("$BIN/pagecmp" "$(proc_field "$r" $i pid)" "$(proc_field "$r" $i region_addr)" \
-			"$(rl "$r" .root)" "$(proc_field "$r" 0 region_addr)" "$n" | jq .zero_a)
+		z=$("$BIN/cowscan" pages "$(proc_field "$r" $i pid)@$(proc_field "$r" $i region_addr)" \
+			--len $((n * 4096)) --json | jq .procs[0].zero_page)
 		check "--zero-page $kind: process $i has exactly those $want pages on a zero page (got $z)" \
 			test "$z" = "$want"
 	done

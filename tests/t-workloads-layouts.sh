@@ -3,7 +3,7 @@
 # the catalogue built on them, at --scale small, has the shape its layout
 # row says, read from /proc/PID/maps, smaps and task, and every process
 # shares with its parent what the construction says, measured in
-# /proc/PID/pagemap (pagecmp): (pages held / pages) x (1 - child-write),
+# /proc/PID/pagemap (cowscan pages): (pages held / pages) x (1 - child-write),
 # within TOL = 0.02 (pages held: the region less absent_pages; the 0.02
 # absorbs random overlaps of a child's writes with the part it drops).
 # No CRIU here: t-workloads-scenarios dumps and restores every scenario.
@@ -13,7 +13,7 @@
 TOL=0.02
 PAGE=$(getconf PAGESIZE)
 tmp=$(mktmp)
-tools_built "layout test tools are built" "$BIN/cowtree" "$BIN/pagecmp" || exit 0
+tools_built "layout test tools are built" "$BIN/cowtree" "$BIN/cowscan" || exit 0
 jqe() { jq -e "$@" >/dev/null; }
 
 # vma_of PID ADDR: the maps line of the VMA holding ADDR.
@@ -43,7 +43,7 @@ heap_end() {
 	echo $((16#${range#*-}))
 }
 # present PID ADDR NPAGES: pages present there.
-present() { "$BIN/pagecmp" "$1" "$2" "$1" "$2" "$3" | jq .present_a; }
+present() { "$BIN/cowscan" pages "$1@$2" --len $(($3 * PAGE)) --json | jq .procs[0].present; }
 # quarter READY Q: "FIRST_ADDR NPAGES" of quarter Q (0-3) of the region.
 quarter() {
 	local n=$(($(rl "$1" .region_size) / PAGE)) a=$(($(proc_field "$1" 0 region_addr)))
@@ -196,9 +196,10 @@ if start $s; then
 	for i in 1 2 3 4; do
 		p=$(proc_field "$r" $i pid)
 		while read -r what addr bytes; do
-			out=$("$BIN/pagecmp" "$p" "$addr" "$root" "$addr" $((bytes / PAGE)))
-			jqe '.present_b > 1 and .same_pfn >= .present_b - 1' <<<"$out" ||
-				bad+=" $i:$what@$addr:$(jq -c '[.same_pfn, .present_b]' <<<"$out")"
+			out=$("$BIN/cowscan" pages "$p@$addr" "$root@$addr" --len "$bytes" --json |
+				jq -c '{same: .procs[1].same_frame_as_first, root_present: .procs[1].present}')
+			jqe '.root_present > 1 and .same >= .root_present - 1' <<<"$out" ||
+				bad+=" $i:$what@$addr:$(jq -c '[.same, .root_present]' <<<"$out")"
 		done < <(jq -r '.threads[] | "arena \(.arena_addr) \(.arena_bytes)", "stack \(.stack_addr) \(.stack_bytes)"' "$r")
 	done
 	check "$s: every child shares each thread's arena and stack with the root but one page of each${bad:+ (not:$bad)}" test -z "$bad"
