@@ -3,9 +3,9 @@
  * figures (tree_stats.h) and predictions (predict.h) are computed from it.
  *
  * Cost model (see analyzer/README.md "Speed"): the kernel walks each page
- * table twice (smaps, pagemap) and looks at each distinct PFN twice
- * (kpageflags, kpagecount); processes are scanned by one thread per CPU,
- * and the two kpage files are read concurrently. */
+ * table twice (smaps, pagemap; sparse VMAs' empty ranges are skipped with
+ * PAGEMAP_SCAN, pagemap_read.h) and builds a kpageflags and a kpagecount
+ * entry for each distinct PFN; both stages run on one thread per CPU. */
 #ifndef COWSCAN_SCAN_H
 #define COWSCAN_SCAN_H
 
@@ -62,6 +62,7 @@ struct scan {
 	 * pagemap summed over processes (they run on several threads). */
 	struct {
 		double discover, procs_wall, smaps, pagemap, pfn_index, kpage, group;
+		size_t pagemap_scan_vmas; /* sparse VMAs listed by PAGEMAP_SCAN first */
 	} timing;
 };
 
@@ -73,15 +74,9 @@ double scan_now(void);
 int scan_tree(pid_t root, struct scan *s);
 void scan_free(struct scan *s);
 
-/* The steps of scan_tree that `cowscan pages` reuses on its own ranges.
- * Append the present or swapped pages of [start, end) (pagemap open as
- * fd) to ps->pages (capacity *cap; vma recorded as given), reading the
- * pagemap in batches through buf (PAGEMAP_BATCH entries). Returns 0, or -1
- * with ps->err set. */
-int scan_pagemap_range(int fd, unsigned long start, unsigned long end, int32_t vma,
-		       unsigned long page_size, struct proc_scan *ps, size_t *cap, uint64_t *buf);
 /* Index the PFNs of every page of s->ps[0..tree.nr) that is not gone: set
- * each page's uidx, read kpageflags and kpagecount, group pages by PFN.
+ * each page's uidx, read kpageflags and kpagecount, group pages by PFN
+ * (pfn_index.c).
  * Sets pfn_available; when PFNs are hidden (no CAP_SYS_ADMIN) or a kpage
  * file is unreadable, it is false with pfn_why, and 0 is returned. Returns
  * -1 when out of memory. */

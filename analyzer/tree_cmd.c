@@ -18,11 +18,12 @@ static void print_timing(const struct scan *s, double t0, double t_scan, double 
 	fprintf(stderr,
 		"cowscan: timing: total %.1f ms: discover %.1f, processes %.1f (smaps %.1f + "
 		"pagemap %.1f summed over threads), pfn index %.1f, kpageflags+kpagecount %.1f, "
-		"group %.1f, stats+predict %.1f, output %.1f; %zu unique PFNs, %zu pages\n",
+		"group %.1f, stats+predict %.1f, output %.1f; %zu unique PFNs, %zu pages, "
+		"%zu sparse VMAs listed by PAGEMAP_SCAN\n",
 		(t_end - t0) * 1e3, s->timing.discover * 1e3, s->timing.procs_wall * 1e3,
 		s->timing.smaps * 1e3, s->timing.pagemap * 1e3, s->timing.pfn_index * 1e3,
 		s->timing.kpage * 1e3, s->timing.group * 1e3, (t_stats - t_scan) * 1e3,
-		(t_end - t_stats) * 1e3, s->nr_upfn, s->nr_recs);
+		(t_end - t_stats) * 1e3, s->nr_upfn, s->nr_recs, s->timing.pagemap_scan_vmas);
 }
 
 int cmd_tree(const struct cli_args *a)

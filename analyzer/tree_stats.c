@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pair_matrix.h"
 #include "tree_stats.h"
 
 /* Per-process figures from each process's own pages. */
@@ -83,11 +84,11 @@ static int oldest_of(const struct scan *s, const int *procs, int n)
 /* Walk the records grouped by PFN once: unique footprint, pair matrix, COW
  * attribution. Records of one PFN are in tree order, a process's own
  * records adjacent. */
-static void per_pfn(const struct scan *s, struct tree_stats *t, int *procs, unsigned long *addrs)
+static void per_pfn(const struct scan *s, struct tree_stats *t, struct pair_matrix *pm, int *procs,
+		    unsigned long *addrs)
 {
 	unsigned long long ps = s->page_size;
 	size_t u;
-	int n = s->tree.nr;
 
 	for (u = 0; u < s->nr_upfn; u++) {
 		size_t k = s->rec_start[u], end = s->rec_start[u + 1];
@@ -111,11 +112,7 @@ static void per_pfn(const struct scan *s, struct tree_stats *t, int *procs, unsi
 		if (np < 2)
 			continue;
 		t->shared += ps;
-		for (a = 0; a < np; a++)
-			for (b = a + 1; b < np; b++) {
-				t->matrix[procs[a] * n + procs[b]] += ps;
-				t->matrix[procs[b] * n + procs[a]] += ps;
-			}
+		pair_matrix_add(pm, procs, np);
 		old = oldest_of(s, procs, np);
 		for (a = 0; a < np; a++)
 			if (procs[a] == old)
@@ -130,32 +127,50 @@ static void per_pfn(const struct scan *s, struct tree_stats *t, int *procs, unsi
 	}
 }
 
+/* The pair matrix and attribution, from the pages grouped by PFN. */
+static int sharing(const struct scan *s, struct tree_stats *t)
+{
+	int n = s->tree.nr, i, ret = -1;
+	int *procs = malloc((size_t)n * sizeof(*procs));
+	unsigned long *addrs = malloc((size_t)n * sizeof(*addrs));
+	bool *gone = malloc((size_t)n * sizeof(*gone));
+	struct pair_matrix pm;
+
+	if (procs && addrs && gone) {
+		for (i = 0; i < n; i++)
+			gone[i] = s->ps[i].gone;
+		if (!pair_matrix_init(&pm, n, gone)) {
+			per_pfn(s, t, &pm, procs, addrs);
+			pair_matrix_bytes(&pm, s->page_size, t->matrix);
+			pair_matrix_free(&pm);
+			for (i = 0; i < n; i++)
+				t->matrix[i * n + i] = t->p[i].unique;
+			ret = 0;
+		}
+	}
+	free(procs);
+	free(addrs);
+	free(gone);
+	return ret;
+}
+
 int tree_stats_compute(const struct scan *s, struct tree_stats *t)
 {
-	int n = s->tree.nr, i;
-	int *procs;
-	unsigned long *addrs;
+	int n = s->tree.nr;
 
 	memset(t, 0, sizeof(*t));
 	t->nr = n;
 	t->p = calloc((size_t)n, sizeof(*t->p));
 	t->matrix = calloc((size_t)n * (size_t)n, sizeof(*t->matrix));
-	procs = malloc((size_t)n * sizeof(*procs));
-	addrs = malloc((size_t)n * sizeof(*addrs));
-	if (!t->p || !t->matrix || !procs || !addrs) {
-		free(procs);
-		free(addrs);
+	if (!t->p || !t->matrix) {
 		tree_stats_free(t);
 		return -1;
 	}
 	per_process(s, t);
-	if (s->pfn_available) {
-		per_pfn(s, t, procs, addrs);
-		for (i = 0; i < n; i++)
-			t->matrix[i * n + i] = t->p[i].unique;
+	if (s->pfn_available && sharing(s, t)) {
+		tree_stats_free(t);
+		return -1;
 	}
-	free(procs);
-	free(addrs);
 	return 0;
 }
 

@@ -63,7 +63,7 @@ static FILE *open_proc(pid_t pid, const char *what)
 }
 
 /* The "Key:   123 kB" fields of smaps and smaps_rollup that cowscan keeps:
- * where each goes in the process totals and, for Rss and Pss, in the VMA.
+ * where each goes in the process totals and, for Rss, Pss and Swap, in the VMA.
  * smaps' per-VMA fields are summed into the totals smaps_rollup would give:
  * reading smaps once costs one page-table walk, reading smaps_rollup as
  * well would walk every page table a second time. */
@@ -79,7 +79,7 @@ static const struct {
     TOTAL("Rss", rss, offsetof(struct vma, smaps_rss)),
     TOTAL("Pss", pss, offsetof(struct vma, smaps_pss)),
     TOTAL("Anonymous", anon, NOT_PER_VMA),
-    TOTAL("Swap", swap, NOT_PER_VMA),
+    TOTAL("Swap", swap, offsetof(struct vma, smaps_swap)),
     TOTAL("AnonHugePages", anon_huge, NOT_PER_VMA),
     TOTAL("Private_Clean", private_clean, NOT_PER_VMA),
     TOTAL("Private_Dirty", private_dirty, NOT_PER_VMA),
@@ -108,8 +108,8 @@ static unsigned long long *field_in(void *base, size_t at)
 	return (unsigned long long *)((char *)base + at);
 }
 
-/* A field line of the current VMA: add it to the totals (and keep Rss and
- * Pss per VMA), or take its VmFlags. */
+/* A field line of the current VMA: add it to the totals (and keep Rss, Pss
+ * and Swap per VMA), or take its VmFlags. */
 static void parse_field(struct vma *cur, struct smaps_totals *tot, const char *line)
 {
 	unsigned long long bytes;
