@@ -85,13 +85,24 @@ int pagemap_read_range(struct pagemap_reader *r, unsigned long start, unsigned l
 		}
 		want = (size_t)got / 8;
 		for (k = 0; k < want; k++, addr += ps_sz) {
-			if (!(r->buf[k] & (PM_PRESENT | PM_SWAP)))
+			uint64_t pme = r->buf[k], pfn = pme & PM_PFN_MASK;
+
+			if (!(pme & (PM_PRESENT | PM_SWAP)))
 				continue;
 			if (ps->nr_pages == *cap && grow_pages(ps, cap)) {
 				ps->err = ENOMEM;
 				return -1;
 			}
-			ps->pages[ps->nr_pages++] = (struct page_ent){addr, r->buf[k], NO_PFN, vma};
+			ps->pages[ps->nr_pages++] = (struct page_ent){addr, pme, NO_PFN, vma};
+			if (!(pme & PM_PRESENT)) {
+				ps->nr_swapped++;
+				continue;
+			}
+			/* What the PFN index sizes itself by (pfn_index.c). */
+			ps->nr_present++;
+			ps->pfn_zero |= pfn == 0;
+			if (pfn > ps->max_pfn)
+				ps->max_pfn = pfn;
 		}
 	}
 	return 0;

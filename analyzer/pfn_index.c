@@ -1,6 +1,6 @@
 /* The PFN index of a scan (scan_index_pfns, scan.h): the distinct PFNs
- * the scanned pages map, their /proc/kpageflags and /proc/kpagecount
- * entries, and the pages grouped by PFN. */
+ * the scanned pages map, how many pages map each, and their
+ * /proc/kpageflags and /proc/kpagecount entries. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -168,9 +168,11 @@ static int unique_pfns_bitmap(struct scan *s, uint64_t max_pfn)
 			struct page_ent *pg = &s->ps[i].pages[k];
 			uint64_t pfn = pg->pme & PM_PFN_MASK;
 
-			if (pg->pme & PM_PRESENT)
-				pg->uidx = rank[pfn / 64] +
-					   bits_set(bits[pfn / 64] & ((1ULL << (pfn % 64)) - 1));
+			if (!(pg->pme & PM_PRESENT))
+				continue;
+			pg->uidx =
+			    rank[pfn / 64] + bits_set(bits[pfn / 64] & ((1ULL << (pfn % 64)) - 1));
+			s->rec_start[pg->uidx + 1]++;
 		}
 	free(bits);
 	free(rank);
@@ -216,37 +218,7 @@ static int unique_pfns_sorted(struct scan *s, size_t n)
 				continue;
 			at = bsearch(&pfn, s->upfn, n, sizeof(uint64_t), cmp_u64);
 			pg->uidx = (uint32_t)(at - s->upfn);
-		}
-	return 0;
-}
-
-/* Group every page by unique PFN with one counting-sort pass over the
- * PFN indices; pages are visited in tree order, so each group stays in
- * tree order (what COW attribution and the pair matrix walk). */
-static int group_by_pfn(struct scan *s)
-{
-	size_t u, k;
-	int i;
-
-	s->rec_start = calloc(s->nr_upfn + 2, sizeof(uint32_t));
-	s->recs = malloc((s->nr_recs + 1) * sizeof(*s->recs));
-	if (!s->rec_start || !s->recs)
-		return -1;
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++)
-			if (s->ps[i].pages[k].uidx != NO_PFN)
-				s->rec_start[s->ps[i].pages[k].uidx + 2]++;
-	for (u = 2; u < s->nr_upfn + 2; u++)
-		s->rec_start[u] += s->rec_start[u - 1];
-	/* rec_start[u + 1] is now where group u starts; fill it, moving it to
-	 * the group's end, which is rec_start[u + 1] as finally wanted. */
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
-			uint32_t ux = s->ps[i].pages[k].uidx;
-
-			if (ux != NO_PFN)
-				s->recs[s->rec_start[ux + 1]++] =
-				    (struct pfn_rec){(uint32_t)i, (uint32_t)k};
+			s->rec_start[pg->uidx + 1]++;
 		}
 	return 0;
 }
@@ -254,39 +226,42 @@ static int group_by_pfn(struct scan *s)
 int scan_index_pfns(struct scan *s)
 {
 	uint64_t max_pfn = 0;
-	double start = scan_now(), t0, t1;
-	size_t k;
-	int i, ret;
+	double start = scan_now(), t0;
+	size_t u;
+	int i;
 
 	s->pfn_available = true;
 	s->nr_recs = 0;
 	for (i = 0; i < s->tree.nr; i++) {
 		const struct proc_scan *ps = &s->ps[i];
 
-		for (k = 0; !ps->gone && k < ps->nr_pages; k++) {
-			uint64_t pme = ps->pages[k].pme, pfn = pme & PM_PFN_MASK;
-
-			if (!(pme & PM_PRESENT))
-				continue;
-			if (pfn == 0) {
-				/* The kernel hides PFNs from readers without
-				 * CAP_SYS_ADMIN by reporting zero. */
-				s->pfn_available = false;
-				snprintf(s->pfn_why, sizeof(s->pfn_why),
-					 "the kernel reports PFN 0 (need CAP_SYS_ADMIN for PFNs)");
-				s->nr_recs = 0;
-				return 0;
-			}
-			if (pfn > max_pfn)
-				max_pfn = pfn;
-			s->nr_recs++;
+		if (ps->gone)
+			continue;
+		if (ps->pfn_zero) {
+			/* The kernel hides PFNs from readers without
+			 * CAP_SYS_ADMIN by reporting zero. */
+			s->pfn_available = false;
+			snprintf(s->pfn_why, sizeof(s->pfn_why),
+				 "the kernel reports PFN 0 (need CAP_SYS_ADMIN for PFNs)");
+			s->nr_recs = 0;
+			return 0;
 		}
+		if (ps->max_pfn > max_pfn)
+			max_pfn = ps->max_pfn;
+		s->nr_recs += ps->nr_present;
 	}
 	if (s->nr_recs > UINT32_MAX - 2)
+		return -1;
+	/* Sized for one PFN per present page, before the PFNs are known: the
+	 * pass that numbers them counts each one's pages too. */
+	s->rec_start = calloc(s->nr_recs + 2, sizeof(uint32_t));
+	if (!s->rec_start)
 		return -1;
 	if (max_pfn < PFN_BITMAP_MAX ? unique_pfns_bitmap(s, max_pfn)
 				     : unique_pfns_sorted(s, s->nr_recs))
 		return -1;
+	for (u = 1; u <= s->nr_upfn; u++)
+		s->rec_start[u] += s->rec_start[u - 1];
 	s->kflags = calloc(s->nr_upfn + 1, sizeof(uint64_t));
 	s->kcount = calloc(s->nr_upfn + 1, sizeof(uint64_t));
 	if (!s->kflags || !s->kcount)
@@ -294,9 +269,6 @@ int scan_index_pfns(struct scan *s)
 	t0 = scan_now();
 	s->timing.pfn_index = t0 - start;
 	read_kpages(s);
-	t1 = scan_now();
-	s->timing.kpage = t1 - t0;
-	ret = group_by_pfn(s);
-	s->timing.group = scan_now() - t1;
-	return ret;
+	s->timing.kpage = scan_now() - t0;
+	return 0;
 }

@@ -275,7 +275,6 @@ void scan_free(struct scan *s)
 		free(s->ps[i].pages);
 	}
 	free(s->ps);
-	free(s->recs);
 	free(s->rec_start);
 	free(s->upfn);
 	free(s->kflags);

@@ -33,18 +33,15 @@ struct proc_scan {
 	struct smaps_totals rollup; /* summed from smaps */
 	struct page_ent *pages;	    /* address order */
 	size_t nr_pages;
+	size_t nr_swapped; /* of those, swapped (pagemap's swap bit) */
+	size_t nr_present; /* of those, present */
+	uint64_t max_pfn;  /* the highest PFN of a present one */
+	bool pfn_zero;	   /* a present one reads PFN 0: PFNs are hidden */
 	/* Set by the scanning thread, reported by the main one: what was
 	 * being read when the process vanished or the read failed. */
 	const char *what;
 	int err;
 	double t_smaps, t_pagemap; /* seconds, for scan.timing */
-};
-
-/* One page of one process: scan.recs holds, for each unique PFN, the pages
- * mapping it, in tree order. */
-struct pfn_rec {
-	uint32_t proc;
-	uint32_t page;
 };
 
 struct scan {
@@ -55,13 +52,14 @@ struct scan {
 	char pfn_why[160];		  /* why PFNs are unavailable */
 	uint64_t *upfn, *kflags, *kcount; /* unique PFNs, ascending */
 	size_t nr_upfn;
-	struct pfn_rec *recs; /* grouped by unique PFN: upfn[u]'s records */
-	size_t nr_recs;	      /* are recs[rec_start[u] .. rec_start[u+1]) */
-	uint32_t *rec_start;  /* nr_upfn + 1 entries */
+	/* Present pages (records) by unique PFN: upfn[u] is mapped by
+	 * rec_start[u + 1] - rec_start[u] of them (tree_stats.c groups them). */
+	size_t nr_recs;
+	uint32_t *rec_start; /* nr_upfn + 1 entries */
 	/* Seconds spent per phase (COWSCAN_TIMING=1 prints them): smaps and
 	 * pagemap summed over processes (they run on several threads). */
 	struct {
-		double discover, procs_wall, smaps, pagemap, pfn_index, kpage, group;
+		double discover, procs_wall, smaps, pagemap, pfn_index, kpage;
 		size_t pagemap_scan_vmas; /* sparse VMAs listed by PAGEMAP_SCAN first */
 	} timing;
 };
@@ -75,8 +73,8 @@ int scan_tree(pid_t root, struct scan *s);
 void scan_free(struct scan *s);
 
 /* Index the PFNs of every page of s->ps[0..tree.nr) that is not gone: set
- * each page's uidx, read kpageflags and kpagecount, group pages by PFN
- * (pfn_index.c).
+ * each page's uidx, count the pages of each PFN, read kpageflags and
+ * kpagecount (pfn_index.c).
  * Sets pfn_available; when PFNs are hidden (no CAP_SYS_ADMIN) or a kpage
  * file is unreadable, it is false with pfn_why, and 0 is returned. Returns
  * -1 when out of memory. */
