@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "scan.h"
@@ -25,8 +26,10 @@
 #define PFN_BITMAP_MAX (1ULL << 29)
 
 /* Read one /proc/kpage* file for PFNs pfn[0..n), by runs of nearby PFNs,
- * into out[0..n). Returns 0 or -1 with errno. */
-static int read_kpage(const char *path, const uint64_t *pfn, size_t n, uint64_t *out, uint64_t *buf)
+ * into out[0..n); with only_unset, only the entries of out still 0 (the
+ * others are known already). Returns 0 or -1 with errno. */
+static int read_kpage(const char *path, const uint64_t *pfn, size_t n, uint64_t *out,
+		      bool only_unset, uint64_t *buf)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t i = 0;
@@ -34,25 +37,74 @@ static int read_kpage(const char *path, const uint64_t *pfn, size_t n, uint64_t 
 	if (fd < 0)
 		return -1;
 	while (i < n) {
-		size_t j = i, k;
-		ssize_t got;
+		size_t last = i, j;
+		ssize_t got, want;
 
-		while (j + 1 < n && pfn[j + 1] - pfn[j] <= KPAGE_GAP &&
-		       pfn[j + 1] - pfn[i] < KPAGE_MAX_RUN)
-			j++;
-		got = pread(fd, buf, (pfn[j] - pfn[i] + 1) * 8, (off_t)(pfn[i] * 8));
-		if (got < (ssize_t)((pfn[j] - pfn[i] + 1) * 8)) {
+		if (only_unset && out[i]) {
+			i++;
+			continue;
+		}
+		/* The run ends at the last wanted PFN close enough to the one
+		 * before it; known PFNs inside it are read but left alone. */
+		for (j = i + 1;
+		     j < n && pfn[j] - pfn[last] <= KPAGE_GAP && pfn[j] - pfn[i] < KPAGE_MAX_RUN;
+		     j++)
+			if (!only_unset || !out[j])
+				last = j;
+		want = (ssize_t)((pfn[last] - pfn[i] + 1) * 8);
+		got = pread(fd, buf, (size_t)want, (off_t)(pfn[i] * 8));
+		if (got < want) {
 			if (got >= 0)
 				errno = EIO;
 			close(fd);
 			return -1;
 		}
-		for (k = i; k <= j; k++)
-			out[k] = buf[pfn[k] - pfn[i]];
-		i = j + 1;
+		for (j = i; j <= last; j++)
+			if (j == i || !only_unset || !out[j])
+				out[j] = buf[pfn[j] - pfn[i]];
+		i = last + 1;
 	}
 	close(fd);
 	return 0;
+}
+
+/* Does pagemap's exclusive bit (56) mean "mapped once", kpagecount 1? On
+ * kernels with per-page mapcounts (CONFIG_PAGE_MAPCOUNT) it is set when
+ * the page's mapcount is 1; without them (CONFIG_NO_PAGE_MAPCOUNT) it is
+ * set for a folio mapped by one process, however many times. So map one
+ * page twice here and look: set on either mapping, it is not "once", and
+ * every count is read from kpagecount. Large folios mapped by a PMD never
+ * carry the bit (measured), so they are read too. */
+static bool exclusive_bit_means_once(unsigned long page_size)
+{
+	int mfd = memfd_create("cowscan-probe", MFD_CLOEXEC), pm;
+	volatile char *a = MAP_FAILED, *b = MAP_FAILED;
+	uint64_t ea = 0, eb = 0;
+	bool once = false;
+
+	if (mfd < 0 || ftruncate(mfd, (off_t)page_size))
+		goto out;
+	a = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	b = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (a == MAP_FAILED || b == MAP_FAILED)
+		goto out;
+	a[0] = 1;
+	b[0] = 2;
+	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm < 0)
+		goto out;
+	if (pread(pm, &ea, 8, (off_t)((uintptr_t)a / page_size * 8)) == 8 &&
+	    pread(pm, &eb, 8, (off_t)((uintptr_t)b / page_size * 8)) == 8)
+		once = (ea & PM_PRESENT) && (eb & PM_PRESENT) && !((ea | eb) & PM_EXCLUSIVE);
+	close(pm);
+out:
+	if (a != MAP_FAILED)
+		munmap((void *)a, page_size);
+	if (b != MAP_FAILED)
+		munmap((void *)b, page_size);
+	if (mfd >= 0)
+		close(mfd);
+	return once;
 }
 
 /* One thread's share: both files for a contiguous slice of the PFNs. */
@@ -75,10 +127,11 @@ static void *kpage_worker(void *arg)
 		w->err = ENOMEM;
 		return NULL;
 	}
-	if (read_kpage("/proc/kpageflags", s->upfn + w->from, n, s->kflags + w->from, buf)) {
+	if (read_kpage("/proc/kpageflags", s->upfn + w->from, n, s->kflags + w->from, false, buf)) {
 		w->bad_path = "/proc/kpageflags";
 		w->err = errno;
-	} else if (read_kpage("/proc/kpagecount", s->upfn + w->from, n, s->kcount + w->from, buf)) {
+	} else if (read_kpage("/proc/kpagecount", s->upfn + w->from, n, s->kcount + w->from, true,
+			      buf)) {
 		w->bad_path = "/proc/kpagecount";
 		w->err = errno;
 	}
@@ -133,10 +186,22 @@ static inline uint32_t bits_set(uint64_t x)
 	return (uint32_t)((x * 0x0101010101010101ULL) >> 56);
 }
 
+/* Page pg maps unique PFN u: number it, count it in u's group, and when
+ * pagemap says it is mapped once (bit 56, see exclusive_bit_means_once),
+ * take kpagecount 1 from there: that PFN's count is not read. */
+static inline void number_page(struct scan *s, struct page_ent *pg, uint32_t u,
+			       bool count_from_exclusive)
+{
+	pg->uidx = u;
+	s->rec_start[u + 1]++;
+	if (count_from_exclusive && (pg->pme & PM_EXCLUSIVE))
+		s->kcount[u] = 1;
+}
+
 /* Unique PFNs through a bitmap over [0, max_pfn]: set a bit per mapped
  * PFN, then a PFN's index among the unique ones is the number of bits set
  * below it (a per-word prefix count plus a popcount). No sort, no hash. */
-static int unique_pfns_bitmap(struct scan *s, uint64_t max_pfn)
+static int unique_pfns_bitmap(struct scan *s, uint64_t max_pfn, bool count_from_exclusive)
 {
 	size_t words = (size_t)(max_pfn / 64) + 1, w, u = 0, k;
 	uint64_t *bits = calloc(words, sizeof(uint64_t));
@@ -170,9 +235,10 @@ static int unique_pfns_bitmap(struct scan *s, uint64_t max_pfn)
 
 			if (!(pg->pme & PM_PRESENT))
 				continue;
-			pg->uidx =
-			    rank[pfn / 64] + bits_set(bits[pfn / 64] & ((1ULL << (pfn % 64)) - 1));
-			s->rec_start[pg->uidx + 1]++;
+			number_page(s, pg,
+				    rank[pfn / 64] +
+					bits_set(bits[pfn / 64] & ((1ULL << (pfn % 64)) - 1)),
+				    count_from_exclusive);
 		}
 	free(bits);
 	free(rank);
@@ -191,7 +257,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* The same for PFNs too high for a bitmap: sort, deduplicate, search. */
-static int unique_pfns_sorted(struct scan *s, size_t n)
+static int unique_pfns_sorted(struct scan *s, size_t n, bool count_from_exclusive)
 {
 	size_t k, u = 0;
 	int i;
@@ -217,8 +283,7 @@ static int unique_pfns_sorted(struct scan *s, size_t n)
 			if (!(pg->pme & PM_PRESENT))
 				continue;
 			at = bsearch(&pfn, s->upfn, n, sizeof(uint64_t), cmp_u64);
-			pg->uidx = (uint32_t)(at - s->upfn);
-			s->rec_start[pg->uidx + 1]++;
+			number_page(s, pg, (uint32_t)(at - s->upfn), count_from_exclusive);
 		}
 	return 0;
 }
@@ -253,19 +318,21 @@ int scan_index_pfns(struct scan *s)
 	if (s->nr_recs > UINT32_MAX - 2)
 		return -1;
 	/* Sized for one PFN per present page, before the PFNs are known: the
-	 * pass that numbers them counts each one's pages too. */
+	 * pass that numbers them fills in group sizes and known counts. */
 	s->rec_start = calloc(s->nr_recs + 2, sizeof(uint32_t));
-	if (!s->rec_start)
+	s->kflags = calloc(s->nr_recs + 1, sizeof(uint64_t));
+	s->kcount = calloc(s->nr_recs + 1, sizeof(uint64_t));
+	if (!s->rec_start || !s->kflags || !s->kcount)
 		return -1;
-	if (max_pfn < PFN_BITMAP_MAX ? unique_pfns_bitmap(s, max_pfn)
-				     : unique_pfns_sorted(s, s->nr_recs))
+	s->count_from_exclusive =
+	    !getenv("COWSCAN_KPAGECOUNT_ALL") && exclusive_bit_means_once(s->page_size);
+	if (max_pfn < PFN_BITMAP_MAX ? unique_pfns_bitmap(s, max_pfn, s->count_from_exclusive)
+				     : unique_pfns_sorted(s, s->nr_recs, s->count_from_exclusive))
 		return -1;
-	for (u = 1; u <= s->nr_upfn; u++)
+	for (u = 1; u <= s->nr_upfn; u++) {
 		s->rec_start[u] += s->rec_start[u - 1];
-	s->kflags = calloc(s->nr_upfn + 1, sizeof(uint64_t));
-	s->kcount = calloc(s->nr_upfn + 1, sizeof(uint64_t));
-	if (!s->kflags || !s->kcount)
-		return -1;
+		s->timing.counts_from_pagemap += s->kcount[u - 1] != 0;
+	}
 	t0 = scan_now();
 	s->timing.pfn_index = t0 - start;
 	read_kpages(s);

@@ -50,6 +50,7 @@ struct scan {
 	unsigned long page_size;
 	bool pfn_available;
 	char pfn_why[160];		  /* why PFNs are unavailable */
+	bool count_from_exclusive;	  /* kpagecount 1 taken from pagemap's bit 56 */
 	uint64_t *upfn, *kflags, *kcount; /* unique PFNs, ascending */
 	size_t nr_upfn;
 	/* Present pages (records) by unique PFN: upfn[u] is mapped by
@@ -60,7 +61,8 @@ struct scan {
 	 * pagemap summed over processes (they run on several threads). */
 	struct {
 		double discover, procs_wall, smaps, pagemap, pfn_index, kpage;
-		size_t pagemap_scan_vmas; /* sparse VMAs listed by PAGEMAP_SCAN first */
+		size_t pagemap_scan_vmas;   /* sparse VMAs listed by PAGEMAP_SCAN first */
+		size_t counts_from_pagemap; /* PFNs whose kpagecount was not read */
 	} timing;
 };
 

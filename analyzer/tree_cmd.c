@@ -25,14 +25,14 @@ static void print_timing(const struct scan *s, double t0, double t_scan, double 
 		"processes %.1f (smaps %.1f + "
 		"pagemap %.1f summed over threads), pfn index %.1f, kpageflags+kpagecount %.1f, "
 		"stats+predict %.1f, output %.1f; %zu unique PFNs, %zu pages, "
-		"%zu sparse VMAs listed by PAGEMAP_SCAN\n",
+		"%zu sparse VMAs listed by PAGEMAP_SCAN, %zu kpagecounts known from pagemap\n",
 		(t_end - t0) * 1e3,
 		(double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3,
 		(double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3,
 		s->timing.discover * 1e3, s->timing.procs_wall * 1e3, s->timing.smaps * 1e3,
 		s->timing.pagemap * 1e3, s->timing.pfn_index * 1e3, s->timing.kpage * 1e3,
 		(t_stats - t_scan) * 1e3, (t_end - t_stats) * 1e3, s->nr_upfn, s->nr_recs,
-		s->timing.pagemap_scan_vmas);
+		s->timing.pagemap_scan_vmas, s->timing.counts_from_pagemap);
 }
 
 /* The predictions need the scan only: they are computed on a thread of
