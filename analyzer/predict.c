@@ -111,8 +111,16 @@ static int shared_anon_bytes(const struct scan *s, unsigned long long *bytes)
 /* Pages of process i, in VMA v, that CRIU's restore keeps shared with the
  * parent: the VMA is inherited and the parent's page at the same address is
  * dumped with the same PFN, hence the same content (the memcmp succeeds). */
+/* What the dump and the restore do with a VMA's pages, decided once per
+ * VMA rather than once per page. */
+enum vma_fate {
+	PAGES_NOT_DUMPED,      /* or dumped whole: the vDSO */
+	PAGES_DUMPED,	       /* page by page, restored as private copies */
+	PAGES_DUMPED_INHERITED /* page by page; the restore inherits the VMA */
+};
+
 static void predict_process(const struct scan *s, int i, struct prediction *pr,
-			    unsigned char *state, bool *inherited)
+			    unsigned char *state, unsigned char *fate)
 {
 	const struct proc_scan *ps = &s->ps[i];
 	const struct proc_id *me = &s->tree.procs[i];
@@ -129,28 +137,29 @@ static void predict_process(const struct scan *s, int i, struct prediction *pr,
 		const struct vma *vma = &ps->vmas.v[v];
 		int pv;
 
-		inherited[v] = false;
+		fate[v] = PAGES_NOT_DUMPED;
 		if (!vma_dumped(vma))
 			continue;
 		if (vma->flags & VMA_VDSO) {
 			pp->baseline_image += vma->end - vma->start;
 			continue;
 		}
+		fate[v] = PAGES_DUMPED;
 		if (!exe_ok)
 			continue;
 		pv = vma_find(&pps->vmas, vma->start, -1);
-		inherited[v] = pv >= 0 && cow_vmas_match(vma, &pps->vmas.v[pv]);
-		if (inherited[v])
+		if (pv >= 0 && cow_vmas_match(vma, &pps->vmas.v[pv])) {
+			fate[v] = PAGES_DUMPED_INHERITED;
 			pp->inherited_vmas++;
-		else
+		} else {
 			pp->vmas_not_inherited++;
+		}
 	}
 	for (k = 0; k < ps->nr_pages; k++) {
 		const struct page_ent *pg = &ps->pages[k];
-		const struct vma *vma = &ps->vmas.v[pg->vma];
 		const struct page_ent *ppg = NULL;
 
-		if (!vma_dumped(vma) || (vma->flags & VMA_VDSO) || !page_dumped(state, pg))
+		if (fate[pg->vma] == PAGES_NOT_DUMPED || !page_dumped(state, pg))
 			continue;
 		pp->baseline_image += ps_sz;
 		if (pg->uidx != NO_PFN && !(state[pg->uidx] & PFN_SEEN)) {
@@ -159,7 +168,7 @@ static void predict_process(const struct scan *s, int i, struct prediction *pr,
 		} else if (pg->uidx == NO_PFN) {
 			pr->ideal_image += ps_sz; /* swapped: counted as unique */
 		}
-		if (inherited[pg->vma])
+		if (fate[pg->vma] == PAGES_DUMPED_INHERITED)
 			ppg = parent_page_at(pps, &cursor, pg->vaddr);
 		if (ppg && (pg->pme & PM_PRESENT) && (ppg->pme & PM_PRESENT) &&
 		    page_dumped(state, ppg) && pg->uidx == ppg->uidx)
@@ -172,7 +181,7 @@ int predict_compute(const struct scan *s, struct prediction *pr)
 {
 	unsigned char *state;
 	unsigned long long vdso_once = 0, shared_anon;
-	bool *inherited;
+	unsigned char *fate;
 	int i, v, max_vmas = 1;
 	size_t u;
 
@@ -182,10 +191,10 @@ int predict_compute(const struct scan *s, struct prediction *pr)
 			max_vmas = s->ps[i].vmas.nr;
 	pr->p = calloc((size_t)s->tree.nr, sizeof(*pr->p));
 	state = calloc(s->nr_upfn + 1, 1);
-	inherited = calloc((size_t)max_vmas, sizeof(*inherited));
-	if (!pr->p || !state || !inherited) {
+	fate = calloc((size_t)max_vmas, sizeof(*fate));
+	if (!pr->p || !state || !fate) {
 		free(state);
-		free(inherited);
+		free(fate);
 		predict_free(pr);
 		return -1;
 	}
@@ -195,7 +204,7 @@ int predict_compute(const struct scan *s, struct prediction *pr)
 	for (i = 0; i < s->tree.nr; i++) {
 		if (s->ps[i].gone)
 			continue;
-		predict_process(s, i, pr, state, inherited);
+		predict_process(s, i, pr, state, fate);
 		pr->baseline_image += pr->p[i].baseline_image;
 		pr->restore_pss += pr->p[i].restored_private;
 		for (v = 0; !vdso_once && v < s->ps[i].vmas.nr; v++)
@@ -203,7 +212,7 @@ int predict_compute(const struct scan *s, struct prediction *pr)
 				vdso_once = s->ps[i].vmas.v[v].end - s->ps[i].vmas.v[v].start;
 	}
 	free(state);
-	free(inherited);
+	free(fate);
 	if (shared_anon_bytes(s, &shared_anon)) {
 		predict_free(pr);
 		return -1;
