@@ -150,11 +150,20 @@ static void read_kpages(struct scan *s)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int nth = ncpu < 1 ? 1 : ncpu > MAX_KPAGE_THREADS ? MAX_KPAGE_THREADS : (int)ncpu, t;
 
+	size_t entries = s->nr_upfn, done = 0, u = 0;
+
 	if ((size_t)nth > s->nr_upfn / 1024 + 1)
 		nth = (int)(s->nr_upfn / 1024 + 1);
-	for (t = 0; t < nth; t++)
-		w[t] = (struct kpage_slice){s, s->nr_upfn * (size_t)t / (size_t)nth,
-					    s->nr_upfn * (size_t)(t + 1) / (size_t)nth, NULL, 0};
+	/* Equal shares of entries to build: every PFN's flags, and the
+	 * counts not known already. */
+	for (u = 0; u < s->nr_upfn; u++)
+		entries += !s->kcount[u];
+	for (t = 0, u = 0; t < nth; t++) {
+		w[t] = (struct kpage_slice){s, u, u, NULL, 0};
+		while (u < s->nr_upfn && done < entries * (size_t)(t + 1) / (size_t)nth)
+			done += 1 + !s->kcount[u++];
+		w[t].to = t == nth - 1 ? s->nr_upfn : u;
+	}
 	for (t = 1; t < nth; t++)
 		started[t] = !pthread_create(&th[t], NULL, kpage_worker, &w[t]);
 	kpage_worker(&w[0]);
