@@ -60,13 +60,21 @@ untouched_tree "$T" || { fail "untouched tree starts" "$(cat "$T/root.err")"; ex
 same_figures "untouched tree" COWSCAN_NO_PAGEMAP_SCAN "$UT_ROOT" "sparse VMAs listed"
 kill_tracked
 
+# Only where the kernel maps a zero page (THP use_zero_page=0 with THP
+# "always" gives every read fault a fresh page): cowtree says which.
 r=$T/zero.ready
-start_tree "$r" --size 16M --fanout 2 --child-write 0.1 --zero 0.9 ||
-	{ fail "zero-page tree starts"; exit 1; }
-same_figures "zero-page tree" COWSCAN_NO_PAGEMAP_SCAN "$(jq .root "$r")" "sparse VMAs listed"
-check "zero-page tree: the zero page is counted" \
-	jqe '.totals.zero_page_bytes >= 0.8 * 16 * 1048576' "$T/zero-page tree.fast.json"
-kill_tracked
+if start_tree "$r" --size 16M --fanout 2 --child-write 0.1 --zero 0.9 2>"$T/zero.err"; then
+	echo "# zero-page tree: kernel $(uname -r) maps the zero pages $(jq -c .kernel_zero_pages "$r")"
+	same_figures "zero-page tree" COWSCAN_NO_PAGEMAP_SCAN "$(jq .root "$r")" "sparse VMAs listed"
+	check "zero-page tree: the zero page is counted" \
+		jqe '.totals.zero_page_bytes >= 0.8 * 16 * 1048576' "$T/zero-page tree.fast.json"
+	kill_tracked
+elif grep -q "maps no zero page" "$T/zero.err"; then
+	skip "zero-page tree: fast path and figures" "$(head -n 1 "$T/zero.err")"
+else
+	fail "zero-page tree starts" "$(head -n 1 "$T/zero.err")"
+	exit 1
+fi
 
 # --- exclusive bit, and the pair matrix against an independent count ---------
 r=$T/deep.ready
@@ -79,46 +87,7 @@ same_figures "two-level tree" COWSCAN_KPAGECOUNT_ALL "$root" "kpagecounts known"
 # of present PFNs (the zero page aside) read from pagemap, for the same
 # processes and VMAs (the kernel's areas skipped, as cowscan does).
 pair_count() {
-	python3 - "$1" <<'EOF'
-import json, os, struct, sys
-PS = 4096
-doc = json.load(open(sys.argv[1]))
-pids = doc["shared_matrix"]["pids"]
-kpf = os.open("/proc/kpageflags", os.O_RDONLY)
-def is_zero_page(pfn):
-    return struct.unpack("<Q", os.pread(kpf, 8, pfn * 8))[0] >> 24 & 1
-sets = []
-for pid in pids:
-    pfns = set()
-    fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
-    for line in open(f"/proc/{pid}/maps"):
-        f = line.split()
-        if len(f) > 5 and f[5] in ("[vvar]", "[vvar_vclock]", "[vsyscall]"):
-            continue
-        s, e = (int(x, 16) // PS for x in f[0].split("-"))
-        data = os.pread(fd, (e - s) * 8, s * 8)
-        pfns.update(v & ((1 << 55) - 1) for (v,) in struct.iter_unpack("<Q", data) if v >> 63)
-    os.close(fd)
-    sets.append({p for p in pfns if not is_zero_page(p)})
-bad = []
-got = doc["shared_matrix"]["bytes"]
-for i in range(len(pids)):
-    for j in range(len(pids)):
-        want = len(sets[i] & sets[j]) * PS
-        if got[i][j] != want:
-            bad.append(f"[{i}][{j}] {got[i][j]} != {want}")
-counts = {}
-for s in sets:
-    for p in s:
-        counts[p] = counts.get(p, 0) + 1
-if doc["totals"]["unique_pfn_bytes"] != len(counts) * PS:
-    bad.append(f"unique {doc['totals']['unique_pfn_bytes']} != {len(counts) * PS}")
-shared = sum(1 for c in counts.values() if c > 1) * PS
-if doc["totals"]["shared_bytes"] != shared:
-    bad.append(f"shared {doc['totals']['shared_bytes']} != {shared}")
-print(f"{len(pids)} processes, {len(counts)} PFNs, {len(bad)} differences: " + " ".join(bad[:4]))
-sys.exit(1 if bad else 0)
-EOF
+	python3 "$COWDUMP_ROOT/tests/helpers/pfn-sets.py" "$1"
 }
 # Both reads are of a tree that does not change; the kernel may still move
 # a page (compaction) between them: one retry.
