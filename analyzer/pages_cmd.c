@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "memread.h"
+#include "pagemap_read.h"
 #include "scan.h"
 #include "util.h"
 
@@ -139,14 +140,14 @@ static bool vma_counted(const struct vma *v)
 }
 
 /* The VMAs and the present or swapped pages of target i. */
-static int read_target(struct pages_run *r, int i, uint64_t *buf)
+static int read_target(struct pages_run *r, int i, struct pagemap_reader *rd)
 {
 	struct proc_scan *ps = &r->s.ps[i];
 	struct target *t = &r->t[i];
 	pid_t pid = r->s.tree.procs[i].pid;
 	size_t cap = 0;
 	char path[64];
-	int fd, v, ret = 0;
+	int v, ret = 0;
 
 	if (vmas_read(pid, &ps->vmas, &ps->rollup)) {
 		if (errno_means_gone(errno))
@@ -156,14 +157,14 @@ static int read_target(struct pages_run *r, int i, uint64_t *buf)
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	rd->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (rd->fd < 0) {
 		err_errno("pages: %s", path);
 		return -1;
 	}
 	if (r->ranges) {
 		t->c.pages = (t->end - t->start) / r->s.page_size;
-		ret = scan_pagemap_range(fd, t->start, t->end, -1, r->s.page_size, ps, &cap, buf);
+		ret = pagemap_read_range(rd, t->start, t->end, -1, ps, &cap);
 	}
 	for (v = 0; !r->ranges && !ret && v < ps->vmas.nr; v++) {
 		const struct vma *m = &ps->vmas.v[v];
@@ -171,9 +172,10 @@ static int read_target(struct pages_run *r, int i, uint64_t *buf)
 		if (!vma_counted(m))
 			continue;
 		t->c.pages += (m->end - m->start) / r->s.page_size;
-		ret = scan_pagemap_range(fd, m->start, m->end, v, r->s.page_size, ps, &cap, buf);
+		ret = pagemap_read_vma(rd, m, v, ps, &cap);
 	}
-	close(fd);
+	close(rd->fd);
+	rd->fd = -1;
 	if (ret) {
 		errno = ps->err;
 		err_errno("pages: %s", path);
@@ -357,21 +359,21 @@ static int run_pages(struct pages_run *r, bool json)
 {
 	struct page_counts total = {0};
 	unsigned long long frames = 0, anon_frames = 0;
-	uint64_t *buf = malloc(PAGEMAP_BATCH * sizeof(uint64_t));
+	struct pagemap_reader rd;
 	unsigned char *seen = NULL;
 	size_t u, f;
 	int i;
 
-	if (!buf) {
+	if (pagemap_reader_init(&rd, r->s.page_size)) {
 		err_line("pages: out of memory");
 		return 2;
 	}
 	for (i = 0; i < r->s.tree.nr; i++)
-		if (read_target(r, i, buf) || (r->hash && hash_target(r, i))) {
-			free(buf);
+		if (read_target(r, i, &rd) || (r->hash && hash_target(r, i))) {
+			pagemap_reader_free(&rd);
 			return 2;
 		}
-	free(buf);
+	pagemap_reader_free(&rd);
 	if (scan_index_pfns(&r->s) || !(seen = calloc(r->s.nr_upfn + 1, 1))) {
 		err_line("pages: out of memory indexing frames");
 		return 2;

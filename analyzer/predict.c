@@ -8,8 +8,15 @@ static bool vma_dumped(const struct vma *v)
 	return vma_is_criu_private(v) && !(v->flags & (VMA_DROPPABLE | VMA_PFNMAP));
 }
 
+/* What predict_process needs of each unique PFN, one byte each (a page's
+ * kpageflags entry, 8 bytes, would be a cache miss a page). */
+enum pfn_state {
+	PFN_ZERO_PAGE = 1 << 0, /* KPF_ZERO_PAGE */
+	PFN_SEEN = 1 << 1,	/* already counted in ideal_image */
+};
+
 /* should_dump_page() for a page of a dumped, non-vDSO VMA. */
-static bool page_dumped(const struct scan *s, const struct page_ent *pg)
+static bool page_dumped(const unsigned char *state, const struct page_ent *pg)
 {
 	if (pg->pme & PM_GUARD_REGION)
 		return false;
@@ -17,7 +24,7 @@ static bool page_dumped(const struct scan *s, const struct page_ent *pg)
 		return false; /* an un-COWed file page, or the zero page's kin */
 	if (pg->pme & PM_SWAP)
 		return true;
-	return !(page_kflags(s, pg) & KPF_ZERO_PAGE);
+	return pg->uidx == NO_PFN || !(state[pg->uidx] & PFN_ZERO_PAGE);
 }
 
 static bool same_exe(const struct proc_id *a, const struct proc_id *b)
@@ -104,8 +111,16 @@ static int shared_anon_bytes(const struct scan *s, unsigned long long *bytes)
 /* Pages of process i, in VMA v, that CRIU's restore keeps shared with the
  * parent: the VMA is inherited and the parent's page at the same address is
  * dumped with the same PFN, hence the same content (the memcmp succeeds). */
+/* What the dump and the restore do with a VMA's pages, decided once per
+ * VMA rather than once per page. */
+enum vma_fate {
+	PAGES_NOT_DUMPED,      /* or dumped whole: the vDSO */
+	PAGES_DUMPED,	       /* page by page, restored as private copies */
+	PAGES_DUMPED_INHERITED /* page by page; the restore inherits the VMA */
+};
+
 static void predict_process(const struct scan *s, int i, struct prediction *pr,
-			    unsigned char *seen_upfn, bool *inherited)
+			    unsigned char *state, unsigned char *fate)
 {
 	const struct proc_scan *ps = &s->ps[i];
 	const struct proc_id *me = &s->tree.procs[i];
@@ -122,77 +137,82 @@ static void predict_process(const struct scan *s, int i, struct prediction *pr,
 		const struct vma *vma = &ps->vmas.v[v];
 		int pv;
 
-		inherited[v] = false;
+		fate[v] = PAGES_NOT_DUMPED;
 		if (!vma_dumped(vma))
 			continue;
 		if (vma->flags & VMA_VDSO) {
 			pp->baseline_image += vma->end - vma->start;
 			continue;
 		}
+		fate[v] = PAGES_DUMPED;
 		if (!exe_ok)
 			continue;
 		pv = vma_find(&pps->vmas, vma->start, -1);
-		inherited[v] = pv >= 0 && cow_vmas_match(vma, &pps->vmas.v[pv]);
-		if (inherited[v])
+		if (pv >= 0 && cow_vmas_match(vma, &pps->vmas.v[pv])) {
+			fate[v] = PAGES_DUMPED_INHERITED;
 			pp->inherited_vmas++;
-		else
+		} else {
 			pp->vmas_not_inherited++;
+		}
 	}
 	for (k = 0; k < ps->nr_pages; k++) {
 		const struct page_ent *pg = &ps->pages[k];
-		const struct vma *vma = &ps->vmas.v[pg->vma];
 		const struct page_ent *ppg = NULL;
 
-		if (!vma_dumped(vma) || (vma->flags & VMA_VDSO) || !page_dumped(s, pg))
+		if (fate[pg->vma] == PAGES_NOT_DUMPED || !page_dumped(state, pg))
 			continue;
 		pp->baseline_image += ps_sz;
-		if (pg->uidx != NO_PFN && !seen_upfn[pg->uidx]) {
-			seen_upfn[pg->uidx] = 1;
+		if (pg->uidx != NO_PFN && !(state[pg->uidx] & PFN_SEEN)) {
+			state[pg->uidx] |= PFN_SEEN;
 			pr->ideal_image += ps_sz;
 		} else if (pg->uidx == NO_PFN) {
 			pr->ideal_image += ps_sz; /* swapped: counted as unique */
 		}
-		if (inherited[pg->vma])
+		if (fate[pg->vma] == PAGES_DUMPED_INHERITED)
 			ppg = parent_page_at(pps, &cursor, pg->vaddr);
 		if (ppg && (pg->pme & PM_PRESENT) && (ppg->pme & PM_PRESENT) &&
-		    page_dumped(s, ppg) && pg->uidx == ppg->uidx)
+		    page_dumped(state, ppg) && pg->uidx == ppg->uidx)
 			continue; /* stays shared with the parent's copy */
 		pp->restored_private += ps_sz;
 	}
 }
 
-int predict_compute(const struct scan *s, const struct tree_stats *t, struct prediction *pr)
+int predict_compute(const struct scan *s, struct prediction *pr)
 {
-	unsigned char *seen_upfn;
+	unsigned char *state;
 	unsigned long long vdso_once = 0, shared_anon;
-	bool *inherited;
+	unsigned char *fate;
 	int i, v, max_vmas = 1;
+	size_t u;
 
 	memset(pr, 0, sizeof(*pr));
 	for (i = 0; i < s->tree.nr; i++)
 		if (s->ps[i].vmas.nr > max_vmas)
 			max_vmas = s->ps[i].vmas.nr;
 	pr->p = calloc((size_t)s->tree.nr, sizeof(*pr->p));
-	seen_upfn = calloc(s->nr_upfn + 1, 1);
-	inherited = calloc((size_t)max_vmas, sizeof(*inherited));
-	if (!pr->p || !seen_upfn || !inherited) {
-		free(seen_upfn);
-		free(inherited);
+	state = calloc(s->nr_upfn + 1, 1);
+	fate = calloc((size_t)max_vmas, sizeof(*fate));
+	if (!pr->p || !state || !fate) {
+		free(state);
+		free(fate);
 		predict_free(pr);
 		return -1;
 	}
+	for (u = 0; u < s->nr_upfn; u++)
+		if (s->kflags[u] & KPF_ZERO_PAGE)
+			state[u] = PFN_ZERO_PAGE;
 	for (i = 0; i < s->tree.nr; i++) {
 		if (s->ps[i].gone)
 			continue;
-		predict_process(s, i, pr, seen_upfn, inherited);
+		predict_process(s, i, pr, state, fate);
 		pr->baseline_image += pr->p[i].baseline_image;
 		pr->restore_pss += pr->p[i].restored_private;
 		for (v = 0; !vdso_once && v < s->ps[i].vmas.nr; v++)
 			if (s->ps[i].vmas.v[v].flags & VMA_VDSO)
 				vdso_once = s->ps[i].vmas.v[v].end - s->ps[i].vmas.v[v].start;
 	}
-	free(seen_upfn);
-	free(inherited);
+	free(state);
+	free(fate);
 	if (shared_anon_bytes(s, &shared_anon)) {
 		predict_free(pr);
 		return -1;
@@ -200,9 +220,13 @@ int predict_compute(const struct scan *s, const struct tree_stats *t, struct pre
 	/* The kernel's vDSO is one copy for everybody. */
 	pr->ideal_image += vdso_once + shared_anon;
 	pr->baseline_image += shared_anon;
+	return 0;
+}
+
+void predict_relate_to_pss(struct prediction *pr, const struct tree_stats *t)
+{
 	pr->restore_inflation =
 	    t->pss_fp ? (double)pr->restore_pss / (double)(t->pss_fp >> PSS_SHIFT) : 0.0;
-	return 0;
 }
 
 void predict_free(struct prediction *pr)

@@ -33,8 +33,12 @@ struct prediction {
 
 /* Only meaningful when s->pfn_available (needs zero-page and PFN identity).
  * Returns 0, or -1 when out of memory (pr freed): an error, never a figure
- * computed from part of the tree. */
-int predict_compute(const struct scan *s, const struct tree_stats *t, struct prediction *pr);
+ * computed from part of the tree. Reads the scan only, so that it may run
+ * while tree_stats_compute() does; restore_inflation is set afterwards by
+ * predict_relate_to_pss(). */
+int predict_compute(const struct scan *s, struct prediction *pr);
+/* restore_inflation: restore_pss over the tree's current PSS. */
+void predict_relate_to_pss(struct prediction *pr, const struct tree_stats *t);
 void predict_free(struct prediction *pr);
 
 #endif

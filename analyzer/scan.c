@@ -1,26 +1,21 @@
+/* Scanning a live tree (scan_tree, scan.h): every process's smaps and
+ * pagemap, read by one thread per CPU, then the PFN index (pfn_index.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "pagemap_read.h"
 #include "scan.h"
 #include "util.h"
 
-/* kpageflags/kpagecount: PFNs closer than this are read as one run (the
- * kernel's cost for a PFN we do not need is below one pread's). */
-#define KPAGE_GAP     16
-#define KPAGE_MAX_RUN 65536
 /* Threads scanning processes: one per CPU, at most this many. */
 #define MAX_SCAN_THREADS 8
-/* Unique PFNs are found with a bitmap over PFN space up to this PFN (a
- * 64 MiB bitmap covers 2 TiB of RAM); beyond it, by sorting. */
-#define PFN_BITMAP_MAX (1ULL << 29)
 
 double scan_now(void)
 {
@@ -30,61 +25,16 @@ double scan_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int push_page(struct proc_scan *ps, size_t *cap, unsigned long vaddr, uint64_t pme,
-		     int32_t vma)
-{
-	if (ps->nr_pages == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 4096;
-		struct page_ent *np = realloc(ps->pages, ncap * sizeof(*np));
-
-		if (!np)
-			return -1;
-		ps->pages = np;
-		*cap = ncap;
-	}
-	ps->pages[ps->nr_pages++] = (struct page_ent){vaddr, pme, NO_PFN, vma};
-	return 0;
-}
-
-int scan_pagemap_range(int fd, unsigned long start, unsigned long end, int32_t vma,
-		       unsigned long page_size, struct proc_scan *ps, size_t *cap, uint64_t *buf)
-{
-	unsigned long addr = start;
-
-	while (addr < end) {
-		size_t want = (end - addr) / page_size, k;
-		ssize_t got;
-
-		if (want > PAGEMAP_BATCH)
-			want = PAGEMAP_BATCH;
-		got = pread(fd, buf, want * 8, (off_t)(addr / page_size * 8));
-		if (got <= 0) {
-			ps->err = got == 0 ? ESRCH : errno;
-			return -1;
-		}
-		want = (size_t)got / 8;
-		for (k = 0; k < want; k++, addr += page_size) {
-			if (!(buf[k] & (PM_PRESENT | PM_SWAP)))
-				continue;
-			if (push_page(ps, cap, addr, buf[k], vma)) {
-				ps->err = ENOMEM;
-				return -1;
-			}
-		}
-	}
-	return 0;
-}
-
 /* Read the pagemap entries of every VMA with struct pages behind it and
  * keep the present or swapped ones. Returns 0, 1 if the process is gone,
  * -1 on error (ps->err set). */
-static int read_pagemap(const struct scan *s, struct proc_scan *ps, pid_t pid, uint64_t *buf)
+static int read_pagemap(struct pagemap_reader *r, struct proc_scan *ps, pid_t pid)
 {
 	char path[64];
 	/* smaps' Rss + Swap is the number of pages to expect, save zero-page
 	 * mappings: size the array once instead of growing it. */
-	size_t cap = (ps->rollup.rss + ps->rollup.swap) / s->page_size + 64;
-	int fd, v;
+	size_t cap = (ps->rollup.rss + ps->rollup.swap) / r->page_size + 64;
+	int v, ret = 0;
 
 	ps->what = "pagemap";
 	ps->pages = malloc(cap * sizeof(*ps->pages));
@@ -93,77 +43,127 @@ static int read_pagemap(const struct scan *s, struct proc_scan *ps, pid_t pid, u
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0) {
 		ps->err = errno;
 		return errno_means_gone(errno) ? 1 : -1;
 	}
-	for (v = 0; v < ps->vmas.nr; v++) {
+	for (v = 0; v < ps->vmas.nr && !ret; v++) {
 		const struct vma *vma = &ps->vmas.v[v];
 
-		if (vma->flags & (VMA_KERNEL | VMA_PFNMAP))
-			continue;
-		if (scan_pagemap_range(fd, vma->start, vma->end, v, s->page_size, ps, &cap, buf)) {
-			close(fd);
-			return errno_means_gone(ps->err) ? 1 : -1;
-		}
+		if (!(vma->flags & (VMA_KERNEL | VMA_PFNMAP)) &&
+		    pagemap_read_vma(r, vma, v, ps, &cap))
+			ret = errno_means_gone(ps->err) ? 1 : -1;
 	}
-	close(fd);
+	close(r->fd);
+	r->fd = -1;
 	/* An exited process reads as an empty pagemap; check it still exists. */
-	if (kill(pid, 0) && errno == ESRCH) {
+	if (!ret && kill(pid, 0) && errno == ESRCH) {
 		ps->err = ESRCH;
-		return 1;
+		ret = 1;
 	}
-	return 0;
+	return ret;
 }
 
-/* Everything about one process: smaps, then pagemap. */
-static int scan_process(const struct scan *s, int i, uint64_t *buf)
+/* Scheduling: every process is two jobs, its smaps (VMAs, VmFlags, the
+ * smaps figures) and then its pagemap, which needs the VMA list. Every
+ * smaps job is handed out first, a pagemap job as soon as its smaps is
+ * read: with 5 processes on 2 CPUs, whole processes would leave one CPU
+ * idle for a fifth of the time; jobs half that size keep both busy. */
+struct scan_work {
+	struct scan *s;
+	pthread_mutex_t lock;
+	pthread_cond_t more; /* a pagemap job became ready, or none will */
+	int next_smaps;	     /* next process whose smaps to read */
+	int *ready;	     /* processes whose smaps is read, in that order */
+	int nr_ready, next_pagemap;
+	int smaps_running;
+	bool failed;
+};
+
+enum job { JOB_NONE, JOB_SMAPS, JOB_PAGEMAP };
+
+/* The next job and its process (called with w->lock held). */
+static enum job next_job(struct scan_work *w, int *i)
 {
-	struct proc_scan *ps = &s->ps[i];
-	pid_t pid = s->tree.procs[i].pid;
-	double t0 = scan_now(), t1;
-	int ret;
+	for (;;) {
+		if (w->failed)
+			return JOB_NONE;
+		if (w->next_smaps < w->s->tree.nr) {
+			*i = w->next_smaps++;
+			w->smaps_running++;
+			return JOB_SMAPS;
+		}
+		if (w->next_pagemap < w->nr_ready) {
+			*i = w->ready[w->next_pagemap++];
+			return JOB_PAGEMAP;
+		}
+		if (!w->smaps_running)
+			return JOB_NONE;
+		pthread_cond_wait(&w->more, &w->lock);
+	}
+}
+
+/* Read process i's smaps. Returns 0, 1 if it is gone, -1 on error. */
+static int read_smaps(struct proc_scan *ps, pid_t pid)
+{
+	double t0 = scan_now();
+	int ret = 0;
 
 	ps->what = "smaps";
 	if (vmas_read(pid, &ps->vmas, &ps->rollup)) {
 		ps->err = errno;
 		ret = errno_means_gone(errno) ? 1 : -1;
-		t1 = scan_now();
-	} else {
-		t1 = scan_now();
-		ret = read_pagemap(s, ps, pid, buf);
 	}
-	ps->t_smaps = t1 - t0;
-	ps->t_pagemap = scan_now() - t1;
-	if (ret > 0)
-		ps->gone = true;
+	ps->t_smaps = scan_now() - t0;
 	return ret;
 }
-
-struct scan_work {
-	const struct scan *s;
-	atomic_int next; /* next process to scan */
-	atomic_bool failed;
-};
 
 static void *scan_worker(void *arg)
 {
 	struct scan_work *w = arg;
-	uint64_t *buf = malloc(PAGEMAP_BATCH * sizeof(uint64_t));
+	struct pagemap_reader r;
+	bool have_reader = !pagemap_reader_init(&r, w->s->page_size);
+	enum job job;
 	int i;
 
-	while (!atomic_load(&w->failed) && (i = atomic_fetch_add(&w->next, 1)) < w->s->tree.nr) {
-		if (!buf) {
-			w->s->ps[i].err = ENOMEM;
-			w->s->ps[i].what = "pagemap";
-			atomic_store(&w->failed, true);
-			break;
+	pthread_mutex_lock(&w->lock);
+	while ((job = next_job(w, &i)) != JOB_NONE) {
+		struct proc_scan *ps = &w->s->ps[i];
+		pid_t pid = w->s->tree.procs[i].pid;
+		double t0 = scan_now();
+		int ret;
+
+		pthread_mutex_unlock(&w->lock);
+		if (job == JOB_SMAPS) {
+			ret = read_smaps(ps, pid);
+		} else if (!have_reader) {
+			ps->what = "pagemap";
+			ps->err = ENOMEM;
+			ret = -1;
+		} else {
+			ret = read_pagemap(&r, ps, pid);
+			ps->t_pagemap = scan_now() - t0;
 		}
-		if (scan_process(w->s, i, buf) < 0)
-			atomic_store(&w->failed, true);
+		pthread_mutex_lock(&w->lock);
+		if (ret > 0)
+			ps->gone = true;
+		if (ret < 0)
+			w->failed = true;
+		if (job == JOB_SMAPS) {
+			w->smaps_running--;
+			if (!ret)
+				w->ready[w->nr_ready++] = i;
+			pthread_cond_broadcast(&w->more);
+		}
 	}
-	free(buf);
+	/* Wake the others: nothing is left for them either. */
+	pthread_cond_broadcast(&w->more);
+	if (have_reader)
+		w->s->timing.pagemap_scan_vmas += r.scanned_vmas;
+	pthread_mutex_unlock(&w->lock);
+	if (have_reader)
+		pagemap_reader_free(&r);
 	return NULL;
 }
 
@@ -177,16 +177,24 @@ static int scan_processes(struct scan *s)
 	int nth = ncpu < 1 ? 1 : ncpu > MAX_SCAN_THREADS ? MAX_SCAN_THREADS : (int)ncpu, t, started;
 	int i;
 
-	atomic_init(&w.next, 0);
-	atomic_init(&w.failed, false);
-	if (nth > s->tree.nr)
-		nth = s->tree.nr;
+	w.ready = malloc((size_t)s->tree.nr * sizeof(*w.ready));
+	if (!w.ready) {
+		err_line("out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.more, NULL);
+	if (nth > 2 * s->tree.nr)
+		nth = 2 * s->tree.nr;
 	for (started = 1; started < nth; started++)
 		if (pthread_create(&th[started], NULL, scan_worker, &w))
 			break;
 	scan_worker(&w);
 	for (t = 1; t < started; t++)
 		pthread_join(th[t], NULL);
+	pthread_cond_destroy(&w.more);
+	pthread_mutex_destroy(&w.lock);
+	free(w.ready);
 	/* Report in tree order, from this thread only. */
 	for (i = 0; i < s->tree.nr; i++) {
 		struct proc_scan *ps = &s->ps[i];
@@ -205,263 +213,7 @@ static int scan_processes(struct scan *s)
 			return -1;
 		}
 	}
-	return atomic_load(&w.failed) ? -1 : 0;
-}
-
-/* Read one /proc/kpage* file for every unique PFN, by runs of nearby PFNs. */
-static int read_kpage(const char *path, const uint64_t *pfn, size_t n, uint64_t *out)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	uint64_t *buf;
-	size_t i = 0;
-
-	if (fd < 0)
-		return -1;
-	buf = malloc(KPAGE_MAX_RUN * sizeof(uint64_t));
-	if (!buf) {
-		close(fd);
-		errno = ENOMEM;
-		return -1;
-	}
-	while (i < n) {
-		size_t j = i, k;
-		ssize_t got;
-
-		while (j + 1 < n && pfn[j + 1] - pfn[j] <= KPAGE_GAP &&
-		       pfn[j + 1] - pfn[i] < KPAGE_MAX_RUN)
-			j++;
-		got = pread(fd, buf, (pfn[j] - pfn[i] + 1) * 8, (off_t)(pfn[i] * 8));
-		if (got < (ssize_t)((pfn[j] - pfn[i] + 1) * 8)) {
-			if (got >= 0)
-				errno = EIO;
-			free(buf);
-			close(fd);
-			return -1;
-		}
-		for (k = i; k <= j; k++)
-			out[k] = buf[pfn[k] - pfn[i]];
-		i = j + 1;
-	}
-	free(buf);
-	close(fd);
-	return 0;
-}
-
-struct kpage_read {
-	const char *path;
-	const struct scan *s;
-	uint64_t *out;
-	int err; /* 0 or errno */
-};
-
-static void *kpage_worker(void *arg)
-{
-	struct kpage_read *r = arg;
-
-	r->err = read_kpage(r->path, r->s->upfn, r->s->nr_upfn, r->out) ? errno : 0;
-	return NULL;
-}
-
-/* kpageflags and kpagecount, read concurrently (the kernel computes each
- * entry on the fly: that is where the time goes). */
-static void read_kpages(struct scan *s)
-{
-	struct kpage_read fl = {"/proc/kpageflags", s, s->kflags, 0};
-	struct kpage_read cn = {"/proc/kpagecount", s, s->kcount, 0};
-	pthread_t th;
-	bool threaded = !pthread_create(&th, NULL, kpage_worker, &cn);
-
-	kpage_worker(&fl);
-	if (threaded)
-		pthread_join(th, NULL);
-	else
-		kpage_worker(&cn);
-	if (fl.err || cn.err) {
-		struct kpage_read *bad = fl.err ? &fl : &cn;
-
-		s->pfn_available = false;
-		snprintf(s->pfn_why, sizeof(s->pfn_why), "%s: %s%s", bad->path, strerror(bad->err),
-			 bad->err == EACCES || bad->err == EPERM ? " (need CAP_SYS_ADMIN for PFNs)"
-								 : "");
-	}
-}
-
-/* Bits set in x (SWAR; a call into libgcc without -mpopcnt would cost
- * more than this for every page). */
-static inline uint32_t bits_set(uint64_t x)
-{
-	x = x - ((x >> 1) & 0x5555555555555555ULL);
-	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-	return (uint32_t)((x * 0x0101010101010101ULL) >> 56);
-}
-
-/* Unique PFNs through a bitmap over [0, max_pfn]: set a bit per mapped
- * PFN, then a PFN's index among the unique ones is the number of bits set
- * below it (a per-word prefix count plus a popcount). No sort, no hash. */
-static int unique_pfns_bitmap(struct scan *s, uint64_t max_pfn)
-{
-	size_t words = (size_t)(max_pfn / 64) + 1, w, u = 0, k;
-	uint64_t *bits = calloc(words, sizeof(uint64_t));
-	uint32_t *rank = malloc(words * sizeof(uint32_t));
-	int i;
-
-	if (!bits || !rank)
-		goto oom;
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
-			uint64_t pme = s->ps[i].pages[k].pme, pfn = pme & PM_PFN_MASK;
-
-			if (pme & PM_PRESENT)
-				bits[pfn / 64] |= 1ULL << (pfn % 64);
-		}
-	for (w = 0; w < words; w++) {
-		rank[w] = (uint32_t)u;
-		u += bits_set(bits[w]);
-	}
-	s->nr_upfn = u;
-	s->upfn = malloc((u + 1) * sizeof(uint64_t));
-	if (!s->upfn)
-		goto oom;
-	for (w = 0, u = 0; w < words; w++)
-		for (uint64_t b = bits[w]; b; b &= b - 1)
-			s->upfn[u++] = w * 64 + (uint64_t)__builtin_ctzll(b);
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
-			struct page_ent *pg = &s->ps[i].pages[k];
-			uint64_t pfn = pg->pme & PM_PFN_MASK;
-
-			if (pg->pme & PM_PRESENT)
-				pg->uidx = rank[pfn / 64] +
-					   bits_set(bits[pfn / 64] & ((1ULL << (pfn % 64)) - 1));
-		}
-	free(bits);
-	free(rank);
-	return 0;
-oom:
-	free(bits);
-	free(rank);
-	return -1;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The same for PFNs too high for a bitmap: sort, deduplicate, search. */
-static int unique_pfns_sorted(struct scan *s, size_t n)
-{
-	size_t k, u = 0;
-	int i;
-
-	s->upfn = malloc((n + 1) * sizeof(uint64_t));
-	if (!s->upfn)
-		return -1;
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++)
-			if (s->ps[i].pages[k].pme & PM_PRESENT)
-				s->upfn[u++] = s->ps[i].pages[k].pme & PM_PFN_MASK;
-	qsort(s->upfn, u, sizeof(uint64_t), cmp_u64);
-	for (k = 0, n = 0; k < u; k++)
-		if (k == 0 || s->upfn[k] != s->upfn[n - 1])
-			s->upfn[n++] = s->upfn[k];
-	s->nr_upfn = n;
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
-			struct page_ent *pg = &s->ps[i].pages[k];
-			uint64_t pfn = pg->pme & PM_PFN_MASK;
-			const uint64_t *at;
-
-			if (!(pg->pme & PM_PRESENT))
-				continue;
-			at = bsearch(&pfn, s->upfn, n, sizeof(uint64_t), cmp_u64);
-			pg->uidx = (uint32_t)(at - s->upfn);
-		}
-	return 0;
-}
-
-/* Group every page by unique PFN with one counting-sort pass over the
- * PFN indices; pages are visited in tree order, so each group stays in
- * tree order (what COW attribution and the pair matrix walk). */
-static int group_by_pfn(struct scan *s)
-{
-	size_t u, k;
-	int i;
-
-	s->rec_start = calloc(s->nr_upfn + 2, sizeof(uint32_t));
-	s->recs = malloc((s->nr_recs + 1) * sizeof(*s->recs));
-	if (!s->rec_start || !s->recs)
-		return -1;
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++)
-			if (s->ps[i].pages[k].uidx != NO_PFN)
-				s->rec_start[s->ps[i].pages[k].uidx + 2]++;
-	for (u = 2; u < s->nr_upfn + 2; u++)
-		s->rec_start[u] += s->rec_start[u - 1];
-	/* rec_start[u + 1] is now where group u starts; fill it, moving it to
-	 * the group's end, which is rec_start[u + 1] as finally wanted. */
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
-			uint32_t ux = s->ps[i].pages[k].uidx;
-
-			if (ux != NO_PFN)
-				s->recs[s->rec_start[ux + 1]++] =
-				    (struct pfn_rec){(uint32_t)i, (uint32_t)k};
-		}
-	return 0;
-}
-
-int scan_index_pfns(struct scan *s)
-{
-	uint64_t max_pfn = 0;
-	double start = scan_now(), t0, t1;
-	size_t k;
-	int i, ret;
-
-	s->pfn_available = true;
-	s->nr_recs = 0;
-	for (i = 0; i < s->tree.nr; i++) {
-		const struct proc_scan *ps = &s->ps[i];
-
-		for (k = 0; !ps->gone && k < ps->nr_pages; k++) {
-			uint64_t pme = ps->pages[k].pme, pfn = pme & PM_PFN_MASK;
-
-			if (!(pme & PM_PRESENT))
-				continue;
-			if (pfn == 0) {
-				/* The kernel hides PFNs from readers without
-				 * CAP_SYS_ADMIN by reporting zero. */
-				s->pfn_available = false;
-				snprintf(s->pfn_why, sizeof(s->pfn_why),
-					 "the kernel reports PFN 0 (need CAP_SYS_ADMIN for PFNs)");
-				s->nr_recs = 0;
-				return 0;
-			}
-			if (pfn > max_pfn)
-				max_pfn = pfn;
-			s->nr_recs++;
-		}
-	}
-	if (s->nr_recs > UINT32_MAX - 2)
-		return -1;
-	if (max_pfn < PFN_BITMAP_MAX ? unique_pfns_bitmap(s, max_pfn)
-				     : unique_pfns_sorted(s, s->nr_recs))
-		return -1;
-	s->kflags = calloc(s->nr_upfn + 1, sizeof(uint64_t));
-	s->kcount = calloc(s->nr_upfn + 1, sizeof(uint64_t));
-	if (!s->kflags || !s->kcount)
-		return -1;
-	t0 = scan_now();
-	s->timing.pfn_index = t0 - start;
-	read_kpages(s);
-	t1 = scan_now();
-	s->timing.kpage = t1 - t0;
-	ret = group_by_pfn(s);
-	s->timing.group = scan_now() - t1;
-	return ret;
+	return w.failed ? -1 : 0;
 }
 
 /* Test hook (documented in analyzer/README.md): COWSCAN_TEST_KILL_INDEX=N
@@ -523,7 +275,6 @@ void scan_free(struct scan *s)
 		free(s->ps[i].pages);
 	}
 	free(s->ps);
-	free(s->recs);
 	free(s->rec_start);
 	free(s->upfn);
 	free(s->kflags);

@@ -3,9 +3,9 @@
  * figures (tree_stats.h) and predictions (predict.h) are computed from it.
  *
  * Cost model (see analyzer/README.md "Speed"): the kernel walks each page
- * table twice (smaps, pagemap) and looks at each distinct PFN twice
- * (kpageflags, kpagecount); processes are scanned by one thread per CPU,
- * and the two kpage files are read concurrently. */
+ * table twice (smaps, pagemap; sparse VMAs' empty ranges are skipped with
+ * PAGEMAP_SCAN, pagemap_read.h) and builds a kpageflags and a kpagecount
+ * entry for each distinct PFN; both stages run on one thread per CPU. */
 #ifndef COWSCAN_SCAN_H
 #define COWSCAN_SCAN_H
 
@@ -33,18 +33,15 @@ struct proc_scan {
 	struct smaps_totals rollup; /* summed from smaps */
 	struct page_ent *pages;	    /* address order */
 	size_t nr_pages;
+	size_t nr_swapped; /* of those, swapped (pagemap's swap bit) */
+	size_t nr_present; /* of those, present */
+	uint64_t max_pfn;  /* the highest PFN of a present one */
+	bool pfn_zero;	   /* a present one reads PFN 0: PFNs are hidden */
 	/* Set by the scanning thread, reported by the main one: what was
 	 * being read when the process vanished or the read failed. */
 	const char *what;
 	int err;
 	double t_smaps, t_pagemap; /* seconds, for scan.timing */
-};
-
-/* One page of one process: scan.recs holds, for each unique PFN, the pages
- * mapping it, in tree order. */
-struct pfn_rec {
-	uint32_t proc;
-	uint32_t page;
 };
 
 struct scan {
@@ -53,15 +50,19 @@ struct scan {
 	unsigned long page_size;
 	bool pfn_available;
 	char pfn_why[160];		  /* why PFNs are unavailable */
+	bool count_from_exclusive;	  /* kpagecount 1 taken from pagemap's bit 56 */
 	uint64_t *upfn, *kflags, *kcount; /* unique PFNs, ascending */
 	size_t nr_upfn;
-	struct pfn_rec *recs; /* grouped by unique PFN: upfn[u]'s records */
-	size_t nr_recs;	      /* are recs[rec_start[u] .. rec_start[u+1]) */
-	uint32_t *rec_start;  /* nr_upfn + 1 entries */
+	/* Present pages (records) by unique PFN: upfn[u] is mapped by
+	 * rec_start[u + 1] - rec_start[u] of them (tree_stats.c groups them). */
+	size_t nr_recs;
+	uint32_t *rec_start; /* nr_upfn + 1 entries */
 	/* Seconds spent per phase (COWSCAN_TIMING=1 prints them): smaps and
 	 * pagemap summed over processes (they run on several threads). */
 	struct {
-		double discover, procs_wall, smaps, pagemap, pfn_index, kpage, group;
+		double discover, procs_wall, smaps, pagemap, pfn_index, kpage;
+		size_t pagemap_scan_vmas;   /* sparse VMAs listed by PAGEMAP_SCAN first */
+		size_t counts_from_pagemap; /* PFNs whose kpagecount was not read */
 	} timing;
 };
 
@@ -73,15 +74,9 @@ double scan_now(void);
 int scan_tree(pid_t root, struct scan *s);
 void scan_free(struct scan *s);
 
-/* The steps of scan_tree that `cowscan pages` reuses on its own ranges.
- * Append the present or swapped pages of [start, end) (pagemap open as
- * fd) to ps->pages (capacity *cap; vma recorded as given), reading the
- * pagemap in batches through buf (PAGEMAP_BATCH entries). Returns 0, or -1
- * with ps->err set. */
-int scan_pagemap_range(int fd, unsigned long start, unsigned long end, int32_t vma,
-		       unsigned long page_size, struct proc_scan *ps, size_t *cap, uint64_t *buf);
 /* Index the PFNs of every page of s->ps[0..tree.nr) that is not gone: set
- * each page's uidx, read kpageflags and kpagecount, group pages by PFN.
+ * each page's uidx, count the pages of each PFN, read kpageflags and
+ * kpagecount (pfn_index.c).
  * Sets pfn_available; when PFNs are hidden (no CAP_SYS_ADMIN) or a kpage
  * file is unreadable, it is false with pfn_why, and 0 is returned. Returns
  * -1 when out of memory. */

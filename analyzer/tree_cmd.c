@@ -1,7 +1,9 @@
 /* cowscan tree PID: COW sharing of a live process tree, and predictions of
  * what CRIU 4.2.1 will write and restore. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "commands.h"
 #include "predict.h"
@@ -15,24 +17,49 @@
 static void print_timing(const struct scan *s, double t0, double t_scan, double t_stats,
 			 double t_end)
 {
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
 	fprintf(stderr,
-		"cowscan: timing: total %.1f ms: discover %.1f, processes %.1f (smaps %.1f + "
+		"cowscan: timing: total %.1f ms (cpu: user %.1f, system %.1f): discover %.1f, "
+		"processes %.1f (smaps %.1f + "
 		"pagemap %.1f summed over threads), pfn index %.1f, kpageflags+kpagecount %.1f, "
-		"group %.1f, stats+predict %.1f, output %.1f; %zu unique PFNs, %zu pages\n",
-		(t_end - t0) * 1e3, s->timing.discover * 1e3, s->timing.procs_wall * 1e3,
-		s->timing.smaps * 1e3, s->timing.pagemap * 1e3, s->timing.pfn_index * 1e3,
-		s->timing.kpage * 1e3, s->timing.group * 1e3, (t_stats - t_scan) * 1e3,
-		(t_end - t_stats) * 1e3, s->nr_upfn, s->nr_recs);
+		"stats+predict %.1f, output %.1f; %zu unique PFNs, %zu pages, "
+		"%zu sparse VMAs listed by PAGEMAP_SCAN, %zu kpagecounts known from pagemap\n",
+		(t_end - t0) * 1e3,
+		(double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3,
+		(double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3,
+		s->timing.discover * 1e3, s->timing.procs_wall * 1e3, s->timing.smaps * 1e3,
+		s->timing.pagemap * 1e3, s->timing.pfn_index * 1e3, s->timing.kpage * 1e3,
+		(t_stats - t_scan) * 1e3, (t_end - t_stats) * 1e3, s->nr_upfn, s->nr_recs,
+		s->timing.pagemap_scan_vmas, s->timing.counts_from_pagemap);
+}
+
+/* The predictions need the scan only: they are computed on a thread of
+ * their own while the tree figures are computed on this one. */
+struct predict_job {
+	const struct scan *s;
+	struct prediction pr;
+	int ret;
+};
+
+static void *predict_job_run(void *arg)
+{
+	struct predict_job *j = arg;
+
+	j->ret = predict_compute(j->s, &j->pr);
+	return NULL;
 }
 
 int cmd_tree(const struct cli_args *a)
 {
-	bool json = cli_flag(a, "json"), with_vmas = cli_flag(a, "vmas");
+	bool json = cli_flag(a, "json"), with_vmas = cli_flag(a, "vmas"), threaded = false;
 	struct scan s;
 	struct tree_stats t;
-	struct prediction pr, *prp = NULL;
+	struct predict_job job = {.s = &s, .ret = -1};
 	struct tree_view view;
-	int pid, ret = 0;
+	pthread_t th;
+	int pid, ret = 0, stats_ret;
 	double t0, t_scan, t_stats;
 
 	pid = parse_pid(a->pos[0]);
@@ -46,21 +73,27 @@ int cmd_tree(const struct cli_args *a)
 	t_scan = scan_now();
 	if (!s.pfn_available)
 		warn_line("PFN-based figures unavailable: %s", s.pfn_why);
-	if (tree_stats_compute(&s, &t)) {
+	if (s.pfn_available)
+		threaded = !pthread_create(&th, NULL, predict_job_run, &job);
+	stats_ret = tree_stats_compute(&s, &t);
+	if (threaded)
+		pthread_join(th, NULL);
+	else if (s.pfn_available)
+		predict_job_run(&job);
+	if (stats_ret) {
 		err_line("out of memory computing tree figures");
-		scan_free(&s);
-		return 2;
+		ret = 2;
+		goto out;
 	}
-	if (s.pfn_available) {
-		if (predict_compute(&s, &t, &pr)) {
-			err_line("out of memory computing predictions");
-			ret = 2;
-			goto out;
-		}
-		prp = &pr;
+	if (s.pfn_available && job.ret) {
+		err_line("out of memory computing predictions");
+		ret = 2;
+		goto out;
 	}
+	if (s.pfn_available)
+		predict_relate_to_pss(&job.pr, &t);
 	t_stats = scan_now();
-	view = (struct tree_view){&s, &t, prp};
+	view = (struct tree_view){&s, &t, s.pfn_available ? &job.pr : NULL};
 	if (json) {
 		if (json_print(tree_json(&view, with_vmas)))
 			ret = 2;
@@ -69,10 +102,11 @@ int cmd_tree(const struct cli_args *a)
 	}
 	if (getenv("COWSCAN_TIMING"))
 		print_timing(&s, t0, t_scan, t_stats, scan_now());
-	if (prp)
-		predict_free(prp);
 out:
-	tree_stats_free(&t);
+	if (!job.ret)
+		predict_free(&job.pr);
+	if (!stats_ret)
+		tree_stats_free(&t);
 	scan_free(&s);
 	return ret;
 }

@@ -1,59 +1,76 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pair_matrix.h"
 #include "tree_stats.h"
 
-/* Per-process figures from each process's own pages. */
-static void per_process(const struct scan *s, struct tree_stats *t)
+/* One present page of one process, in the groups by PFN that per_pfn()
+ * walks. The process index and the virtual page number share 8 bytes, so
+ * that a PFN's records are read in sequence instead of each page_ent at
+ * random. */
+struct pfn_rec {
+	uint64_t proc_vpn; /* process index << REC_VPN_BITS | vaddr / page size */
+};
+
+#define REC_VPN_BITS  44 /* 5-level paging: 56-bit addresses */
+#define REC_MAX_PROCS (1U << (64 - REC_VPN_BITS))
+
+static inline uint32_t rec_proc(struct pfn_rec r)
 {
-	unsigned long long ps = s->page_size, share = ps << PSS_SHIFT;
-	uint64_t share_cnt = 1; /* share is this page's PSS for that kpagecount */
-	int i;
+	return (uint32_t)(r.proc_vpn >> REC_VPN_BITS);
+}
+
+static inline unsigned long rec_vpn(struct pfn_rec r)
+{
+	return (unsigned long)(r.proc_vpn & ((1ULL << REC_VPN_BITS) - 1));
+}
+
+/* Every present page, grouped by unique PFN: s->rec_start[u] is where
+ * upfn[u]'s group starts. Pages are visited in tree order, so each group
+ * is in tree order, a process's own pages adjacent. */
+static struct pfn_rec *group_by_pfn(const struct scan *s)
+{
+	struct pfn_rec *recs = malloc((s->nr_recs + 1) * sizeof(*recs));
+	uint32_t *next = malloc((s->nr_upfn + 1) * sizeof(*next));
 	size_t k;
+	int i;
+
+	if (!recs || !next || (unsigned)s->tree.nr > REC_MAX_PROCS) {
+		free(recs);
+		free(next);
+		return NULL;
+	}
+	memcpy(next, s->rec_start, (s->nr_upfn + 1) * sizeof(*next));
+	for (i = 0; i < s->tree.nr; i++)
+		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
+			const struct page_ent *pg = &s->ps[i].pages[k];
+
+			if (pg->uidx != NO_PFN)
+				recs[next[pg->uidx]++] = (struct pfn_rec){
+				    (uint64_t)i << REC_VPN_BITS | pg->vaddr / s->page_size};
+		}
+	free(next);
+	return recs;
+}
+
+/* Swapped pages have no PFN: counted per process, not deduplicated. */
+static void per_process_swap(const struct scan *s, struct tree_stats *t)
+{
+	int i;
+
+	for (i = 0; i < s->tree.nr; i++)
+		if (!s->ps[i].gone)
+			t->p[i].swap = s->ps[i].nr_swapped * s->page_size;
+}
+
+/* Tree totals: the sums of the per-process figures. */
+static void totals(const struct scan *s, struct tree_stats *t)
+{
+	int i;
 
 	for (i = 0; i < s->tree.nr; i++) {
-		const struct proc_scan *sc = &s->ps[i];
-		struct proc_stats *st = &t->p[i];
+		const struct proc_stats *st = &t->p[i];
 
-		if (sc->gone)
-			continue;
-		for (k = 0; k < sc->nr_pages; k++) {
-			const struct page_ent *pg = &sc->pages[k];
-			uint64_t kf, cnt;
-
-			if (pg->pme & PM_SWAP) {
-				st->swap += ps;
-				continue;
-			}
-			if (!s->pfn_available || pg->uidx == NO_PFN)
-				continue;
-			kf = s->kflags[pg->uidx];
-			cnt = s->kcount[pg->uidx];
-			/* The shared zero page is not counted in RSS. */
-			if (kf & KPF_ZERO_PAGE) {
-				st->zero += ps;
-				continue;
-			}
-			st->rss += ps;
-			/* Runs of pages share a kpagecount: divide once per run. */
-			if ((cnt ? cnt : 1) != share_cnt) {
-				share_cnt = cnt ? cnt : 1;
-				share = (ps << PSS_SHIFT) / share_cnt;
-			}
-			st->pss_fp += share;
-			if (cnt <= 1)
-				st->uss += ps;
-			if (kf & KPF_ANON) {
-				st->anon += ps;
-				st->pss_anon_fp += share;
-				if (cnt <= 1)
-					t->private_anon += ps;
-			}
-			if (kf & KPF_THP)
-				st->thp += ps;
-			if (kf & KPF_KSM)
-				st->ksm += ps;
-		}
 		t->rss += st->rss;
 		t->pss_fp += st->pss_fp;
 		t->pss_anon_fp += st->pss_anon_fp;
@@ -63,6 +80,27 @@ static void per_process(const struct scan *s, struct tree_stats *t)
 		t->swap += st->swap;
 		t->ksm += st->ksm;
 	}
+}
+
+/* A present page of PFN flags kf, kpagecount cnt, PSS share, in the figures
+ * of the process that maps it. */
+static void count_page(struct proc_stats *st, struct tree_stats *t, unsigned long long ps,
+		       uint64_t kf, uint64_t cnt, unsigned long long share)
+{
+	st->rss += ps;
+	st->pss_fp += share;
+	if (cnt <= 1)
+		st->uss += ps;
+	if (kf & KPF_ANON) {
+		st->anon += ps;
+		st->pss_anon_fp += share;
+		if (cnt <= 1)
+			t->private_anon += ps;
+	}
+	if (kf & KPF_THP)
+		st->thp += ps;
+	if (kf & KPF_KSM)
+		st->ksm += ps;
 }
 
 /* The oldest process of a PFN group: earliest start time, then tree order. */
@@ -80,28 +118,44 @@ static int oldest_of(const struct scan *s, const int *procs, int n)
 	return best;
 }
 
-/* Walk the records grouped by PFN once: unique footprint, pair matrix, COW
- * attribution. Records of one PFN are in tree order, a process's own
- * records adjacent. */
-static void per_pfn(const struct scan *s, struct tree_stats *t, int *procs, unsigned long *addrs)
+/* Walk the records grouped by PFN once: each page in its process's
+ * figures (RSS, PSS, USS, ...), unique footprint, pair matrix, COW
+ * attribution. By PFN, kpageflags and kpagecount are read in sequence (by
+ * process they would be read at random, a cache miss a page). Records of
+ * one PFN are in tree order, a process's own records adjacent. */
+static void per_pfn(const struct scan *s, const struct pfn_rec *recs, struct tree_stats *t,
+		    struct pair_matrix *pm, int *procs, unsigned long *addrs)
 {
-	unsigned long long ps = s->page_size;
+	unsigned long long ps = s->page_size, share = ps << PSS_SHIFT;
+	uint64_t share_cnt = 1; /* share is a page's PSS for that kpagecount */
 	size_t u;
-	int n = s->tree.nr;
 
 	for (u = 0; u < s->nr_upfn; u++) {
 		size_t k = s->rec_start[u], end = s->rec_start[u + 1];
+		uint64_t kf = s->kflags[u], cnt = s->kcount[u];
 		int np = 0, a, b, old;
 		bool same_addr = false;
 
-		if (k == end || (s->kflags[u] & KPF_ZERO_PAGE))
+		/* The shared zero page is not counted in RSS nor as a frame. */
+		if (kf & KPF_ZERO_PAGE) {
+			for (; k < end; k++)
+				t->p[rec_proc(recs[k])].zero += ps;
 			continue;
+		}
+		if (k == end)
+			continue;
+		/* Runs of PFNs share a kpagecount: divide once per run. */
+		if ((cnt ? cnt : 1) != share_cnt) {
+			share_cnt = cnt ? cnt : 1;
+			share = (ps << PSS_SHIFT) / share_cnt;
+		}
 		for (; k < end; k++) {
-			const struct pfn_rec *r = &s->recs[k];
+			int proc = (int)rec_proc(recs[k]);
 
-			if (np == 0 || procs[np - 1] != (int)r->proc) {
-				procs[np] = (int)r->proc;
-				addrs[np] = s->ps[r->proc].pages[r->page].vaddr;
+			count_page(&t->p[proc], t, ps, kf, cnt, share);
+			if (np == 0 || procs[np - 1] != proc) {
+				procs[np] = proc;
+				addrs[np] = rec_vpn(recs[k]);
 				np++;
 			}
 		}
@@ -111,11 +165,7 @@ static void per_pfn(const struct scan *s, struct tree_stats *t, int *procs, unsi
 		if (np < 2)
 			continue;
 		t->shared += ps;
-		for (a = 0; a < np; a++)
-			for (b = a + 1; b < np; b++) {
-				t->matrix[procs[a] * n + procs[b]] += ps;
-				t->matrix[procs[b] * n + procs[a]] += ps;
-			}
+		pair_matrix_add(pm, procs, np);
 		old = oldest_of(s, procs, np);
 		for (a = 0; a < np; a++)
 			if (procs[a] == old)
@@ -130,32 +180,54 @@ static void per_pfn(const struct scan *s, struct tree_stats *t, int *procs, unsi
 	}
 }
 
+/* The page figures, the pair matrix and attribution, from the pages
+ * grouped by PFN. */
+static int sharing(const struct scan *s, struct tree_stats *t)
+{
+	int n = s->tree.nr, i, ret = -1;
+	int *procs = malloc((size_t)n * sizeof(*procs));
+	unsigned long *addrs = malloc((size_t)n * sizeof(*addrs));
+	bool *gone = malloc((size_t)n * sizeof(*gone));
+	struct pfn_rec *recs = group_by_pfn(s);
+	struct pair_matrix pm;
+
+	if (procs && addrs && gone && recs) {
+		for (i = 0; i < n; i++)
+			gone[i] = s->ps[i].gone;
+		if (!pair_matrix_init(&pm, n, gone)) {
+			per_pfn(s, recs, t, &pm, procs, addrs);
+			pair_matrix_bytes(&pm, s->page_size, t->matrix);
+			pair_matrix_free(&pm);
+			for (i = 0; i < n; i++)
+				t->matrix[i * n + i] = t->p[i].unique;
+			ret = 0;
+		}
+	}
+	free(procs);
+	free(addrs);
+	free(gone);
+	free(recs);
+	return ret;
+}
+
 int tree_stats_compute(const struct scan *s, struct tree_stats *t)
 {
-	int n = s->tree.nr, i;
-	int *procs;
-	unsigned long *addrs;
+	int n = s->tree.nr;
 
 	memset(t, 0, sizeof(*t));
 	t->nr = n;
 	t->p = calloc((size_t)n, sizeof(*t->p));
 	t->matrix = calloc((size_t)n * (size_t)n, sizeof(*t->matrix));
-	procs = malloc((size_t)n * sizeof(*procs));
-	addrs = malloc((size_t)n * sizeof(*addrs));
-	if (!t->p || !t->matrix || !procs || !addrs) {
-		free(procs);
-		free(addrs);
+	if (!t->p || !t->matrix) {
 		tree_stats_free(t);
 		return -1;
 	}
-	per_process(s, t);
-	if (s->pfn_available) {
-		per_pfn(s, t, procs, addrs);
-		for (i = 0; i < n; i++)
-			t->matrix[i * n + i] = t->p[i].unique;
+	per_process_swap(s, t);
+	if (s->pfn_available && sharing(s, t)) {
+		tree_stats_free(t);
+		return -1;
 	}
-	free(procs);
-	free(addrs);
+	totals(s, t);
 	return 0;
 }
 

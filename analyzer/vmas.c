@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,7 @@ static FILE *open_proc(pid_t pid, const char *what)
 }
 
 /* The "Key:   123 kB" fields of smaps and smaps_rollup that cowscan keeps:
- * where each goes in the process totals and, for Rss and Pss, in the VMA.
+ * where each goes in the process totals and, for Rss, Pss and Swap, in the VMA.
  * smaps' per-VMA fields are summed into the totals smaps_rollup would give:
  * reading smaps once costs one page-table walk, reading smaps_rollup as
  * well would walk every page table a second time. */
@@ -79,7 +80,7 @@ static const struct {
     TOTAL("Rss", rss, offsetof(struct vma, smaps_rss)),
     TOTAL("Pss", pss, offsetof(struct vma, smaps_pss)),
     TOTAL("Anonymous", anon, NOT_PER_VMA),
-    TOTAL("Swap", swap, NOT_PER_VMA),
+    TOTAL("Swap", swap, offsetof(struct vma, smaps_swap)),
     TOTAL("AnonHugePages", anon_huge, NOT_PER_VMA),
     TOTAL("Private_Clean", private_clean, NOT_PER_VMA),
     TOTAL("Private_Dirty", private_dirty, NOT_PER_VMA),
@@ -89,15 +90,34 @@ static const struct {
 /* Rss and Pss (fields 0 and 1): a smaps_rollup without them is a zombie's. */
 #define TOTAL_FIELDS_NEEDED 0x3u
 
+/* A decimal number after optional spaces; *end past it. */
+static unsigned long long decimal(const char *p, const char **end)
+{
+	unsigned long long v = 0;
+
+	while (*p == ' ')
+		p++;
+	for (; *p >= '0' && *p <= '9'; p++)
+		v = v * 10 + (unsigned long long)(*p - '0');
+	*end = p;
+	return v;
+}
+
 /* The total_fields index of a "Key: N kB" line, with its value in bytes;
- * -1 for any other line. */
+ * -1 for any other line. A smaps VMA has some 25 such lines: the key's
+ * length is compared before its text. */
 static int total_field(const char *line, unsigned long long *bytes)
 {
+	const char *colon = strchr(line, ':'), *end;
+	size_t len;
 	int i;
 
+	if (!colon)
+		return -1;
+	len = (size_t)(colon - line) + 1;
 	for (i = 0; i < NR_TOTAL_FIELDS; i++)
-		if (!strncmp(line, total_fields[i].key, total_fields[i].len)) {
-			*bytes = strtoull(line + total_fields[i].len, NULL, 10) * 1024;
+		if (total_fields[i].len == len && !memcmp(line, total_fields[i].key, len)) {
+			*bytes = decimal(line + len, &end) * 1024;
 			return i;
 		}
 	return -1;
@@ -108,8 +128,8 @@ static unsigned long long *field_in(void *base, size_t at)
 	return (unsigned long long *)((char *)base + at);
 }
 
-/* A field line of the current VMA: add it to the totals (and keep Rss and
- * Pss per VMA), or take its VmFlags. */
+/* A field line of the current VMA: add it to the totals (and keep Rss, Pss
+ * and Swap per VMA), or take its VmFlags. */
 static void parse_field(struct vma *cur, struct smaps_totals *tot, const char *line)
 {
 	unsigned long long bytes;
@@ -122,6 +142,39 @@ static void parse_field(struct vma *cur, struct smaps_totals *tot, const char *l
 	} else if (!strncmp(line, "VmFlags:", 8)) {
 		parse_vmflags(cur, line + 8);
 	}
+}
+
+/* A header line, "start-end perms offset maj:min inode [name]", into v
+ * (zeroed first). Returns false for any other line. */
+static bool parse_header(const char *line, struct vma *v)
+{
+	char *p;
+
+	memset(v, 0, sizeof(*v));
+	v->start = strtoul(line, &p, 16);
+	if (*p != '-')
+		return false;
+	v->end = strtoul(p + 1, &p, 16);
+	if (p[0] != ' ' || strnlen(p + 1, 5) < 5 || p[5] != ' ')
+		return false;
+	memcpy(v->perms, p + 1, 4);
+	v->offset = strtoull(p + 6, &p, 16);
+	if (*p != ' ')
+		return false;
+	v->dev_major = (unsigned int)strtoul(p + 1, &p, 16);
+	if (*p != ':')
+		return false;
+	v->dev_minor = (unsigned int)strtoul(p + 1, &p, 16);
+	if (*p != ' ')
+		return false;
+	v->ino = strtoull(p + 1, &p, 10);
+	if (*p != ' ' && *p != '\0')
+		return false;
+	while (*p == ' ')
+		p++;
+	snprintf(v->name, sizeof(v->name), "%s", p);
+	classify(v);
+	return true;
 }
 
 int vmas_read(pid_t pid, struct vma_list *out, struct smaps_totals *tot)
@@ -140,51 +193,31 @@ int vmas_read(pid_t pid, struct vma_list *out, struct smaps_totals *tot)
 	setvbuf(f, NULL, _IOFBF, 1 << 16);
 	errno = 0;
 	while (fgets(line, sizeof(line), f)) {
-		unsigned long start, end;
-		unsigned long long offset, ino;
-		unsigned int maj, min;
-		char perms[5] = "";
-		int name_at = 0;
+		char *nl = strchr(line, '\n');
 
-		line[strcspn(line, "\n")] = '\0';
+		if (nl)
+			*nl = '\0';
 		/* Field lines start with a capital letter ("Key: value"),
-		 * header lines with a hex digit of "start-end perms offset
-		 * maj:min inode name". */
+		 * header lines with a hex digit. */
 		if (cur && line[0] >= 'A' && line[0] <= 'Z') {
 			parse_field(cur, tot, line);
 			continue;
 		}
-		if (sscanf(line, "%lx-%lx %4s %llx %x:%x %llu %n", &start, &end, perms, &offset,
-			   &maj, &min, &ino, &name_at) >= 7) {
-			struct vma *v;
+		if (out->nr == cap) {
+			struct vma *nv;
 
-			if (out->nr == cap) {
-				struct vma *nv;
-
-				cap = cap ? cap * 2 : 64;
-				nv = realloc(out->v, (size_t)cap * sizeof(*nv));
-				if (!nv) {
-					fclose(f);
-					vmas_free(out);
-					errno = ENOMEM;
-					return -1;
-				}
-				out->v = nv;
+			cap = cap ? cap * 2 : 64;
+			nv = realloc(out->v, (size_t)cap * sizeof(*nv));
+			if (!nv) {
+				fclose(f);
+				vmas_free(out);
+				errno = ENOMEM;
+				return -1;
 			}
-			v = &out->v[out->nr++];
-			memset(v, 0, sizeof(*v));
-			v->start = start;
-			v->end = end;
-			memcpy(v->perms, perms, sizeof(v->perms));
-			v->offset = offset;
-			v->dev_major = maj;
-			v->dev_minor = min;
-			v->ino = ino;
-			if (name_at > 0)
-				snprintf(v->name, sizeof(v->name), "%s", line + name_at);
-			classify(v);
-			cur = v;
+			out->v = nv;
 		}
+		if (parse_header(line, &out->v[out->nr]))
+			cur = &out->v[out->nr++];
 	}
 	if (ferror(f)) {
 		int e = errno;

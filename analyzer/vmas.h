@@ -33,6 +33,7 @@ struct vma {
 	char name[256];
 	unsigned int flags;
 	unsigned long long smaps_rss, smaps_pss; /* bytes, from this VMA's smaps */
+	unsigned long long smaps_swap;		 /* bytes; with smaps_rss, says how sparse it is */
 };
 
 struct smaps_totals {

@@ -1,0 +1,171 @@
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "pagemap_read.h"
+
+/* PAGEMAP_SCAN (include/uapi/linux/fs.h, Linux 6.7), defined here because
+ * the build machine's headers may predate it. */
+struct page_region {
+	uint64_t start, end, categories;
+};
+
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+
+#define PAGEMAP_SCAN	_IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_PRESENT (1 << 3)
+#define PAGE_IS_SWAPPED (1 << 4)
+
+/* Regions returned per ioctl call. */
+#define SCAN_REGIONS 1024
+/* A VMA is listed by PAGEMAP_SCAN first when it spans at least this many
+ * pages and fewer than 1 / SPARSE_RATIO of them are resident or swapped
+ * (smaps): on a dense VMA the listing would be a second walk for nothing.
+ * The zero page is not in smaps' Rss, so a VMA of zero pages looks sparse;
+ * it is listed (one region) and read all the same: only time is lost. */
+#define SPARSE_MIN_PAGES 512
+#define SPARSE_RATIO	 4
+
+/* Set once the kernel has refused the ioctl: every reader stops trying. */
+static atomic_bool scan_unsupported;
+
+int pagemap_reader_init(struct pagemap_reader *r, unsigned long page_size)
+{
+	*r = (struct pagemap_reader){.fd = -1, .page_size = page_size};
+	r->buf = malloc(PAGEMAP_BATCH * sizeof(*r->buf));
+	r->regions = malloc(SCAN_REGIONS * sizeof(*r->regions));
+	r->use_scan = !getenv("COWSCAN_NO_PAGEMAP_SCAN");
+	if (!r->buf || !r->regions) {
+		pagemap_reader_free(r);
+		return -1;
+	}
+	return 0;
+}
+
+void pagemap_reader_free(struct pagemap_reader *r)
+{
+	free(r->buf);
+	free(r->regions);
+	r->buf = NULL;
+	r->regions = NULL;
+}
+
+static int grow_pages(struct proc_scan *ps, size_t *cap)
+{
+	size_t ncap = *cap ? *cap * 2 : 4096;
+	struct page_ent *np = realloc(ps->pages, ncap * sizeof(*np));
+
+	if (!np)
+		return -1;
+	ps->pages = np;
+	*cap = ncap;
+	return 0;
+}
+
+int pagemap_read_range(struct pagemap_reader *r, unsigned long start, unsigned long end,
+		       int32_t vma, struct proc_scan *ps, size_t *cap)
+{
+	unsigned long addr = start, ps_sz = r->page_size;
+
+	while (addr < end) {
+		size_t want = (end - addr) / ps_sz, k;
+		ssize_t got;
+
+		if (want > PAGEMAP_BATCH)
+			want = PAGEMAP_BATCH;
+		got = pread(r->fd, r->buf, want * 8, (off_t)(addr / ps_sz * 8));
+		if (got <= 0) {
+			ps->err = got == 0 ? ESRCH : errno;
+			return -1;
+		}
+		want = (size_t)got / 8;
+		for (k = 0; k < want; k++, addr += ps_sz) {
+			uint64_t pme = r->buf[k], pfn = pme & PM_PFN_MASK;
+
+			if (!(pme & (PM_PRESENT | PM_SWAP)))
+				continue;
+			if (ps->nr_pages == *cap && grow_pages(ps, cap)) {
+				ps->err = ENOMEM;
+				return -1;
+			}
+			ps->pages[ps->nr_pages++] = (struct page_ent){addr, pme, NO_PFN, vma};
+			if (!(pme & PM_PRESENT)) {
+				ps->nr_swapped++;
+				continue;
+			}
+			/* What the PFN index sizes itself by (pfn_index.c). */
+			ps->nr_present++;
+			ps->pfn_zero |= pfn == 0;
+			if (pfn > ps->max_pfn)
+				ps->max_pfn = pfn;
+		}
+	}
+	return 0;
+}
+
+static bool vma_sparse(const struct pagemap_reader *r, const struct vma *v)
+{
+	unsigned long pages = (v->end - v->start) / r->page_size;
+	unsigned long long held = (v->smaps_rss + v->smaps_swap) / r->page_size;
+
+	return pages >= SPARSE_MIN_PAGES && held * SPARSE_RATIO < pages;
+}
+
+/* List the ranges of [start, end) holding present or swapped entries and
+ * read those. Returns 0, -1 with ps->err, or 1 when the kernel has no
+ * PAGEMAP_SCAN (nothing was read). */
+static int read_listed(struct pagemap_reader *r, unsigned long start, unsigned long end,
+		       int32_t vma, struct proc_scan *ps, size_t *cap)
+{
+	unsigned long walk = start;
+
+	while (walk < end) {
+		struct pm_scan_arg arg = {
+		    .size = sizeof(arg),
+		    .start = walk,
+		    .end = end,
+		    .vec = (uintptr_t)r->regions,
+		    .vec_len = SCAN_REGIONS,
+		    .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		    .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		};
+		long n = ioctl(r->fd, PAGEMAP_SCAN, &arg), k;
+
+		if (n < 0) {
+			if (walk == start && (errno == ENOTTY || errno == EINVAL)) {
+				atomic_store(&scan_unsupported, true);
+				return 1;
+			}
+			ps->err = errno;
+			return -1;
+		}
+		for (k = 0; k < n; k++)
+			if (pagemap_read_range(r, r->regions[k].start, r->regions[k].end, vma, ps,
+					       cap))
+				return -1;
+		/* A full vector stops the walk early, at walk_end. */
+		if (n < SCAN_REGIONS || arg.walk_end <= walk)
+			break;
+		walk = arg.walk_end;
+	}
+	return 0;
+}
+
+int pagemap_read_vma(struct pagemap_reader *r, const struct vma *v, int32_t idx,
+		     struct proc_scan *ps, size_t *cap)
+{
+	if (r->use_scan && !atomic_load(&scan_unsupported) && vma_sparse(r, v)) {
+		int ret = read_listed(r, v->start, v->end, idx, ps, cap);
+
+		if (ret <= 0) {
+			r->scanned_vmas += ret == 0;
+			return ret;
+		}
+	}
+	return pagemap_read_range(r, v->start, v->end, idx, ps, cap);
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# cowscan tree's fast paths give the figures of the plain ones, and are
+# taken (COWSCAN_TIMING=1 counts them):
+#   - sparse VMAs listed by PAGEMAP_SCAN before their pagemap is read
+#     (COWSCAN_NO_PAGEMAP_SCAN=1: every VMA read whole, as on a kernel
+#     without the ioctl): on a tree of untouched memory, and on one whose
+#     region is mostly the zero page (present, yet not in smaps' Rss);
+#   - kpagecount 1 taken from pagemap's exclusive bit (COWSCAN_KPAGECOUNT_ALL=1:
+#     every count read);
+#   - the pair matrix, added through complements for PFNs most processes
+#     map: equal to an independent count of every pair's common PFNs (sets
+#     of PFNs from pagemap, python) on a two-level tree, where region pages
+#     are mapped by all 13 processes and rewritten ones by 4.
+# Figures compared: every one but those that move with file pages other
+# processes map (pss_bytes, smaps_pss_bytes, uss_bytes,
+# baseline_restore_inflation: a python starting elsewhere shares a libc
+# page); pss_anon_bytes and private_anon_bytes hold the kpagecount-derived
+# figures exactly.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fixtures/analyzer-tree.sh" # jqe
+. "$(dirname "$0")/fixtures/untouched-tree.sh"
+COWSCAN=${COWSCAN:-$COWDUMP_ROOT/build/asan/bin/cowscan}
+T=$(mktmp)
+
+tools_built "scan path test tools are built" "$COWSCAN" "$BIN/cowtree" || exit 0
+
+# stable FILE: the tree JSON without the figures file pages move.
+stable() {
+	jq -S 'del(.. | .pss_bytes?, .smaps_pss_bytes?, .uss_bytes?, .baseline_restore_inflation?)' "$1"
+}
+
+# timing_count FILE WHAT: the number before WHAT in a COWSCAN_TIMING line.
+timing_count() {
+	grep -o "[0-9]* $2" "$1" | head -n 1 | cut -d' ' -f1
+}
+
+# same_figures NAME ENV ROOT WHAT: the tree scanned with and without ENV set
+# gives the same figures, and the fast path (counted as WHAT) is taken
+# without ENV only.
+same_figures() {
+	local name=$1 env=$2 root=$3 what=$4 n_fast n_plain
+	COWSCAN_TIMING=1 "$COWSCAN" tree "$root" --json --vmas >"$T/$name.fast.json" 2>"$T/$name.fast.err" ||
+		{ fail "$name: cowscan tree runs" "$(tail -n 1 "$T/$name.fast.err")"; return; }
+	env "$env=1" COWSCAN_TIMING=1 "$COWSCAN" tree "$root" --json --vmas \
+		>"$T/$name.plain.json" 2>"$T/$name.plain.err" ||
+		{ fail "$name: cowscan tree runs with $env=1" "$(tail -n 1 "$T/$name.plain.err")"; return; }
+	n_fast=$(timing_count "$T/$name.fast.err" "$what")
+	n_plain=$(timing_count "$T/$name.plain.err" "$what")
+	check "$name: fast path taken ($n_fast $what), not with $env=1 ($n_plain)" \
+		[ "${n_fast:-0}" -gt 0 -a "${n_plain:-1}" = 0 ]
+	if diff <(stable "$T/$name.fast.json") <(stable "$T/$name.plain.json") >"$T/$name.diff"; then
+		pass "$name: same figures with and without $env=1"
+	else
+		fail "$name: same figures with and without $env=1" "$(head -n 4 "$T/$name.diff" | tr '\n' ' ')"
+	fi
+}
+
+# --- PAGEMAP_SCAN: untouched memory, then the zero page ----------------------
+untouched_tree "$T" || { fail "untouched tree starts" "$(cat "$T/root.err")"; exit 1; }
+same_figures "untouched tree" COWSCAN_NO_PAGEMAP_SCAN "$UT_ROOT" "sparse VMAs listed"
+kill_tracked
+
+# Only where the kernel maps a zero page (THP use_zero_page=0 with THP
+# "always" gives every read fault a fresh page): cowtree says which.
+r=$T/zero.ready
+if start_tree "$r" --size 16M --fanout 2 --child-write 0.1 --zero 0.9 2>"$T/zero.err"; then
+	echo "# zero-page tree: kernel $(uname -r) maps the zero pages $(jq -c .kernel_zero_pages "$r")"
+	same_figures "zero-page tree" COWSCAN_NO_PAGEMAP_SCAN "$(jq .root "$r")" "sparse VMAs listed"
+	check "zero-page tree: the zero page is counted" \
+		jqe '.totals.zero_page_bytes >= 0.8 * 16 * 1048576' "$T/zero-page tree.fast.json"
+	kill_tracked
+elif grep -q "maps no zero page" "$T/zero.err"; then
+	skip "zero-page tree: fast path and figures" "$(head -n 1 "$T/zero.err")"
+else
+	fail "zero-page tree starts" "$(head -n 1 "$T/zero.err")"
+	exit 1
+fi
+
+# --- exclusive bit, and the pair matrix against an independent count ---------
+r=$T/deep.ready
+start_tree "$r" --size 8M --depth 2 --fanout 3 --child-write 0.3 ||
+	{ fail "two-level tree starts"; exit 1; }
+root=$(jq .root "$r")
+same_figures "two-level tree" COWSCAN_KPAGECOUNT_ALL "$root" "kpagecounts known"
+
+# pair_count JSON: cowscan's matrix, unique and shared bytes against sets
+# of present PFNs (the zero page aside) read from pagemap, for the same
+# processes and VMAs (the kernel's areas skipped, as cowscan does).
+pair_count() {
+	python3 "$COWDUMP_ROOT/tests/helpers/pfn-sets.py" "$1"
+}
+# Both reads are of a tree that does not change; the kernel may still move
+# a page (compaction) between them: one retry.
+"$COWSCAN" tree "$root" --json >"$T/deep.json" 2>"$T/deep.err" || fail "two-level tree: cowscan tree runs"
+out=$(pair_count "$T/deep.json") || {
+	"$COWSCAN" tree "$root" --json >"$T/deep.json" 2>"$T/deep.err"
+	out=$(pair_count "$T/deep.json")
+}
+rc=$?
+echo "pair count: $out"
+check "two-level tree: pair matrix, unique and shared bytes equal an independent count" [ $rc = 0 ]
+check "two-level tree: 13 processes" jqe '.procs | length == 13' "$T/deep.json"
