@@ -14,6 +14,7 @@ bench: all
 bench-reference: all
 	bench/run --reference $(BENCH_ARGS)
 	bench/report
+	bench/report --report README.md
 
 bench-scale: all
 	bench/run --matrix scale $(BENCH_ARGS)
