@@ -11,6 +11,8 @@
 #     tree with MADV_HUGEPAGE only keeps them (so the check can fail);
 #  c. a sparse MADV_HUGEPAGE region (4 pages per 2 MiB): neither
 #     AnonHugePages nor the region's RSS grow past what they were;
+#  d. a mark-free image (dumped --no-cow-dedup, split layout) restored with
+#     --no-cow-dedup has baseline's anonymous PSS (copies), within 1%.
 #  e. THP "always" (set for this test's run, the old setting put back on
 #     exit): a region mostly on the zero page, MADV_NOHUGEPAGE as cowtree
 #     makes it, and the task's other VMAs: a default restore makes no huge
@@ -19,8 +21,6 @@
 #     with THP "always" gives each 2 MiB around a restored page a huge page:
 #     the zero-page and untouched parts become memory. Baseline CRIU does
 #     so; its figures are printed.)
-#  d. a mark-free image (dumped --no-cow-dedup, split layout) restored with
-#     --no-cow-dedup has baseline's anonymous PSS (copies), within 1%.
 # Sums over the tree's processes, from /proc/PID/smaps_rollup (kB).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/helpers/trust-lib.sh"
@@ -140,6 +140,25 @@ else
 	fail "c: sparse tree starts"
 fi
 
+# --- d. mark-free image, --no-cow-dedup: baseline's PSS -----------------------------
+if start_tree "$T/d.ready" --scenario split --scale small; then
+	if criu_dump dedup "$(root_of "$T/d.ready")" "$T/d" --no-cow-dedup; then
+		check "d: the --no-cow-dedup image is mark-free, version $(img_version "$T/d")" \
+			[ "$(marked_pages "$T/d")" = 0 -a "$(img_version "$T/d")" = 2 ]
+		if restore_and_measure d.bl baseline "$T/d" "$T/d.ready" &&
+			restore_and_measure d.nocd dedup "$T/d" "$T/d.ready" --no-cow-dedup; then
+			bl=$(cat "$T/d.bl.pss") nocd=$(cat "$T/d.nocd.pss")
+			echo "# d: split, mark-free image: Pss_Anon kB after baseline $bl, --no-cow-dedup $nocd"
+			check "d: --no-cow-dedup restore has baseline's anonymous PSS ($nocd vs $bl kB, 1%)" \
+				[ $((nocd * 100)) -ge $((bl * 99)) -a $((nocd * 100)) -le $((bl * 101)) ]
+		fi
+	else
+		fail "d: split tree is dumped --no-cow-dedup"
+	fi
+	kill_ready "$T/d.ready"
+else
+	fail "d: split tree starts"
+fi
 # --- e. THP "always": huge pages only where the dumped VMA had them --------------
 if ! thp_enabled_set always; then
 	skip "e: THP always: restore makes no huge page" "cannot set $THP_ENABLED here"
@@ -171,23 +190,4 @@ else
 	fail "e: tree starts" "$(head -n 1 "$T/e.err")"
 fi
 
-# --- d. mark-free image, --no-cow-dedup: baseline's PSS -----------------------------
-if start_tree "$T/d.ready" --scenario split --scale small; then
-	if criu_dump dedup "$(root_of "$T/d.ready")" "$T/d" --no-cow-dedup; then
-		check "d: the --no-cow-dedup image is mark-free, version $(img_version "$T/d")" \
-			[ "$(marked_pages "$T/d")" = 0 -a "$(img_version "$T/d")" = 2 ]
-		if restore_and_measure d.bl baseline "$T/d" "$T/d.ready" &&
-			restore_and_measure d.nocd dedup "$T/d" "$T/d.ready" --no-cow-dedup; then
-			bl=$(cat "$T/d.bl.pss") nocd=$(cat "$T/d.nocd.pss")
-			echo "# d: split, mark-free image: Pss_Anon kB after baseline $bl, --no-cow-dedup $nocd"
-			check "d: --no-cow-dedup restore has baseline's anonymous PSS ($nocd vs $bl kB, 1%)" \
-				[ $((nocd * 100)) -ge $((bl * 99)) -a $((nocd * 100)) -le $((bl * 101)) ]
-		fi
-	else
-		fail "d: split tree is dumped --no-cow-dedup"
-	fi
-	kill_ready "$T/d.ready"
-else
-	fail "d: split tree starts"
-fi
 exit 0
