@@ -1,6 +1,6 @@
 # bench: the benchmark matrix, its reference run and the performance gate.
 #   make bench            the default matrix, both CRIU builds -> results/<ts>/, plots/latest/
-#   make bench-reference  regenerate results/reference/, plots/reference/, REPORT.md's tables
+#   make bench-reference  regenerate results/reference/, plots/reference/, REPORT.md's tables, README.md's figures
 #   make bench-scale      the scale matrix (tasks, shared memory) -> results/scale/<ts>/, plots/scale/
 #   make bench-scale-reference  regenerate results/scale/reference/, plots/scale/, REPORT.md's scale tables
 #   make gate             the quick matrix checked against bench/thresholds.conf [gate] and [goals]
