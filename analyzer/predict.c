@@ -108,9 +108,6 @@ static int shared_anon_bytes(const struct scan *s, unsigned long long *bytes)
 	return 0;
 }
 
-/* Pages of process i, in VMA v, that CRIU's restore keeps shared with the
- * parent: the VMA is inherited and the parent's page at the same address is
- * dumped with the same PFN, hence the same content (the memcmp succeeds). */
 /* What the dump and the restore do with a VMA's pages, decided once per
  * VMA rather than once per page. */
 enum vma_fate {
@@ -119,6 +116,9 @@ enum vma_fate {
 	PAGES_DUMPED_INHERITED /* page by page; the restore inherits the VMA */
 };
 
+/* Pages of process i, in VMA v, that CRIU's restore keeps shared with the
+ * parent: the VMA is inherited and the parent's page at the same address is
+ * dumped with the same PFN, hence the same content (the memcmp succeeds). */
 static void predict_process(const struct scan *s, int i, struct prediction *pr,
 			    unsigned char *state, unsigned char *fate)
 {
