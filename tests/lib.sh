@@ -18,6 +18,7 @@ become_subreaper "$@"
 BIN=$COWDUMP_ROOT/build/bin
 CRIU_BASELINE=$COWDUMP_ROOT/build/criu-baseline/criu/criu
 CRIU_DEDUP=$COWDUMP_ROOT/build/criu-dedup/criu/criu
+CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 
 _TRACKED_PIDS=()
 _NFAIL=0
@@ -146,6 +147,14 @@ marks_kept() {
 	echo "# marks: PE_COW $skp, PE_COW_REF $ref; restore kept $inh, read $res"
 	[ "$skp" -gt 0 ] && [ "$inh" -ge "$skp" ] && [ $((inh + res)) -eq $((skp + ref)) ]
 }
+
+# img_version DIR: the images version of DIR's inventory (crit of the dedup
+# build, $CRIT_DEDUP).
+img_version() { "$CRIT_DEDUP" show "$1/inventory.img" 2>/dev/null | jq '.entries[0].img_version'; }
+
+# criu_error LOG: CRIU's error lines but the harmless RLIMIT_NOFILE one
+# (logged on every run here: no CAP_SYS_RESOURCE).
+criu_error() { grep 'Error (' "$1" 2>/dev/null | grep -v 'RLIMIT_NOFILE for self'; }
 
 # identical NAME BEFORE AFTER: cowscan compare says the memory is the same.
 identical() {

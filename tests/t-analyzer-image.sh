@@ -6,7 +6,6 @@
 
 COWSCAN=${COWSCAN:-$BIN/cowscan}
 CRIT_BASELINE=$COWDUMP_ROOT/build/criu-baseline/crit.sh
-CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 
 tools_built "cowscan is built" "$COWSCAN" || exit 1
 

@@ -7,7 +7,6 @@
 # deterministic: region size, fanout, depth and written share are exact).
 source "$(dirname "$0")/lib.sh"
 
-CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 SIZE_MIB=32
 PAGE=4096
 

@@ -16,14 +16,10 @@
 for b in "$BIN/cowtree" "$BIN/cowscan" "$CRIU_BASELINE" "$CRIU_DEDUP"; do
 	[ -x "$b" ] || { fail "interaction tools are built" "$b missing (run: make)"; exit 0; }
 done
-CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 
 # img_stat DIR WHICH FIELD: a field of DIR/stats-WHICH (0 when absent).
 img_stat() { "$CRIT_DEDUP" show "$1/stats-$2" 2>/dev/null | jq ".entries[0].\"$2\".$3 // 0"; }
 
-# criu_error LOG: CRIU's first error but the harmless RLIMIT_NOFILE one
-# (logged on every run here: no CAP_SYS_RESOURCE).
-criu_error() { grep 'Error (' "$1" 2>/dev/null | grep -v 'RLIMIT_NOFILE for self' | head -n 1; }
 
 free_port() {
 	local p
@@ -72,7 +68,7 @@ lazy_local() {
 	for _ in $(seq 100); do [ -S "$t/img/lazy-pages.socket" ] && break; sleep 0.05; done
 	if ! criu_restore dedup "$t/img" --lazy-pages; then
 		fail "$name: dedup image restored with lazy-pages: memory identical" \
-			"restore failed: $(criu_error "$t/img/restore.log")"
+			"restore failed: $(criu_error "$t/img/restore.log" | head -n 1)"
 		kill_tracked
 		return
 	fi
@@ -126,7 +122,7 @@ elif start_tree "$t/ready.json" --scenario fanout --scale small; then
 		check "dump --lazy-pages marks no page as the parent's ($cowpages)" test "$cowpages" = 0
 	else
 		fail "dump --lazy-pages logs that dedup is switched off" \
-			"dump did not get ready: $(criu_error "$t/img/dump.log")"
+			"dump did not get ready: $(criu_error "$t/img/dump.log" | head -n 1)"
 	fi
 	kill_tracked
 else

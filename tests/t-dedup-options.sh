@@ -17,7 +17,6 @@
 # check is paired with an "on" one on the same tree, so each can fail.
 source "$(dirname "$0")/lib.sh"
 
-CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 PYCRIU=$COWDUMP_ROOT/build/criu-dedup/lib
 for b in "$BIN/cowtree" "$BIN/cowscan" "$CRIU_DEDUP" "$CRIU_BASELINE" "$CRIT_DEDUP"; do
 	[ -x "$b" ] || { fail "option tools are built" "$b missing (run: make)"; exit 0; }
@@ -30,7 +29,6 @@ unset XDG_RUNTIME_DIR
 
 marks() { "$BIN/cowscan" image "$1" --json 2>/dev/null | jq '.totals.pages_cow_marked // -1'; }
 skipped() { "$CRIT_DEDUP" show "$1/stats-dump" 2>/dev/null | jq '.entries[0].dump.pages_cow_skipped // 0'; }
-img_version() { "$CRIT_DEDUP" show "$1/inventory.img" 2>/dev/null | jq '.entries[0].img_version'; }
 root_of() { jq .root "$T/$1.ready"; }
 kill_tree() { kill -9 $(jq -r '.procs[].pid' "$T/$1.ready") 2>/dev/null; wait_gone 10 $(jq -r '.procs[].pid' "$T/$1.ready"); }
 

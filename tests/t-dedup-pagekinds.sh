@@ -20,7 +20,6 @@
 # minute here.
 source "$(dirname "$0")/lib.sh"
 
-CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 PYCRIU=$COWDUMP_ROOT/build/criu-dedup/lib
 for b in "$BIN/cowtree" "$BIN/cowscan" "$CRIU_DEDUP" "$CRIT_DEDUP"; do
 	[ -x "$b" ] || { fail "page-kind tools are built" "$b missing (run: make)"; exit 0; }

@@ -21,7 +21,7 @@ if ! start_tree "$T/ready" --fanout 2 --child-write 0.3 --size 4M; then
 	fail "tree with two children starts"
 	exit 0
 fi
-pids=$(pids_of "$T/ready")
+pids=$(ready_pids "$T/ready")
 if ! criu_dump dedup "$(root_of "$T/ready")" "$T/base"; then
 	fail "the tree is dumped"
 	exit 0

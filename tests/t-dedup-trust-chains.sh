@@ -31,7 +31,7 @@ cow_marks_naming() {
 
 # --- 1a. the middle task is gone in snapshot 2 --------------------------------
 if start_tree "$T/a.ready" "${TREE[@]}"; then
-	read -r R M L <<<"$(pids_of "$T/a.ready" | tr '\n' ' ')"
+	read -r R M L <<<"$(ready_pids "$T/a.ready" | tr '\n' ' ')"
 	"$BIN/cowscan" snapshot "$R" -o "$T/a.before"
 	if criu_dump dedup "$R" "$T/a1"; then
 		n=$(cow_marks_naming "$T/a1" "$L" "$M" "$M")
@@ -58,7 +58,7 @@ fi
 
 # --- 1b. criu dedup leaves the pages marks name ----------------------------------
 if start_tree "$T/b.ready" "${TREE[@]}"; then
-	read -r R M L <<<"$(pids_of "$T/b.ready" | tr '\n' ' ')"
+	read -r R M L <<<"$(ready_pids "$T/b.ready" | tr '\n' ' ')"
 	"$BIN/cowscan" snapshot "$R" -o "$T/b.before"
 	mkdir -p "$T/b1"
 	if "$CRIU_DEDUP" dump -R -t "$R" -D "$T/b1" -o dump.log -v4 &&
@@ -128,7 +128,7 @@ if start_tree "$T/v.ready" --fanout 2 --child-write 0.1 --size 4M; then
 		else
 			check "baseline refuses the snapshot on a version-3 parent (Not supported images version 3)" \
 				grep -q "Not supported images version 3" "$T/v2/restore-baseline.log"
-			check "baseline's refusal leaves no process" none_alive $(pids_of "$T/v.ready")
+			check "baseline's refusal leaves no process" none_alive $(ready_pids "$T/v.ready")
 		fi
 		kill_ready "$T/v.ready"
 	fi

@@ -55,11 +55,11 @@ restore_and_measure() {
 	shift 4
 	if ! criu_restore "$v" "$d" "$@"; then
 		fail "${out##*/}: $v restore ${*:-(default)} succeeds" "$(criu_error "$d/restore.log" | head -n 1)"
-		wait_gone 20 $(pids_of "$ready")
+		wait_gone 20 $(ready_pids "$ready")
 		return 1
 	fi
 	local pids
-	pids=$(pids_of "$ready")
+	pids=$(ready_pids "$ready")
 	smaps_sum AnonHugePages $pids >"$out.ahp"
 	smaps_sum Pss_Anon $pids >"$out.pss"
 	[ "${MEASURE_REGION:-}" ] && region_rss "$ready" >"$out.rss"
@@ -70,7 +70,7 @@ restore_and_measure() {
 # --- a. thp tree: --no-cow-dedup = baseline; default keeps huge pages ---------
 if start_tree "$T/a.ready" --size 8M --fanout 2 --thp --child-write 0; then
 	root=$(root_of "$T/a.ready")
-	ahp=$(smaps_sum AnonHugePages $(pids_of "$T/a.ready"))
+	ahp=$(smaps_sum AnonHugePages $(ready_pids "$T/a.ready"))
 	"$BIN/cowscan" snapshot "$root" -o "$T/a.before"
 	check "a: the thp tree has huge pages before the dump ($ahp kB)" [ "$ahp" -gt 0 ]
 	mkdir -p "$T/a.base"
@@ -102,7 +102,7 @@ for c in thp nohugepage thp-disabled; do
 		fail "b: $c tree starts"
 		continue
 	fi
-	ahp=$(smaps_sum AnonHugePages $(pids_of "$r"))
+	ahp=$(smaps_sum AnonHugePages $(ready_pids "$r"))
 	"$BIN/cowscan" snapshot "$(root_of "$r")" -o "$T/b.$c.before"
 	if ! criu_dump dedup "$(root_of "$r")" "$T/b.$c"; then
 		fail "b: $c: dedup dump"
@@ -123,7 +123,7 @@ done
 # --- c. sparse MADV_HUGEPAGE region: nothing grows ---------------------------------
 r=$T/c.ready
 if trust_tree "$r" --case sparse --size 16; then
-	pids=$(pids_of "$r")
+	pids=$(ready_pids "$r")
 	ahp=$(smaps_sum AnonHugePages $pids) rss=$(region_rss "$r")
 	if ! criu_dump dedup "$(root_of "$r")" "$T/c"; then
 		fail "c: sparse: dedup dump"
@@ -165,7 +165,7 @@ if ! thp_enabled_set always; then
 elif start_tree "$T/e.ready" --size 16M --fanout 2 --child-write 0.1 --zero 0.7 2>"$T/e.err" ||
 	{ grep -q "maps no zero page" "$T/e.err" &&
 		start_tree "$T/e.ready" --size 16M --fanout 2 --child-write 0.1; }; then
-	pids=$(pids_of "$T/e.ready")
+	pids=$(ready_pids "$T/e.ready")
 	ahp=$(smaps_sum AnonHugePages $pids) pss=$(smaps_sum Pss_Anon $pids)
 	n=$(wc -w <<<"$pids")
 	"$BIN/cowscan" snapshot "$(root_of "$T/e.ready")" -o "$T/e.before"

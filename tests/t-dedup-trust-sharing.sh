@@ -20,7 +20,7 @@ if ! trust_tree "$r" --case equal-writes --size 8 --children 3; then
 	exit 0
 fi
 root=$(root_of "$r")
-before=$(smaps_sum Pss_Anon $(pids_of "$r"))
+before=$(smaps_sum Pss_Anon $(ready_pids "$r"))
 "$BIN/cowscan" snapshot "$root" -o "$T/before"
 mkdir -p "$T/base"
 if ! "$CRIU_BASELINE" dump -R -t "$root" -D "$T/base" -o dump.log -v4 || ! criu_dump dedup "$root" "$T/dedup"; then
@@ -32,10 +32,10 @@ fi
 restored() {
 	if ! criu_restore "$1" "$2"; then
 		fail "$1 restore succeeds" "$(criu_error "$2/restore.log" | head -n 1)"
-		wait_gone 20 $(pids_of "$r")
+		wait_gone 20 $(ready_pids "$r")
 		return 1
 	fi
-	smaps_sum Pss_Anon $(pids_of "$r") >"$T/$1.pss"
+	smaps_sum Pss_Anon $(ready_pids "$r") >"$T/$1.pss"
 	"$BIN/cowscan" snapshot "$root" -o "$T/$1.after"
 	identical "$1 restore: memory identical" "$T/before" "$T/$1.after"
 	kill_ready "$r"

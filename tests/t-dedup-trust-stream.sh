@@ -38,7 +38,7 @@ if ! start_tree "$T/ready" --fanout 2 --child-write 0.1 --size 4M; then
 	exit 0
 fi
 root=$(root_of "$T/ready")
-pids=$(pids_of "$T/ready")
+pids=$(ready_pids "$T/ready")
 "$BIN/cowscan" snapshot "$root" -o "$T/before"
 
 # --- dump --stream: dedup off, version 2, no marks ----------------------------

@@ -30,7 +30,6 @@
 
 RT=$COWDUMP_ROOT/workloads/containers/runc-tree
 ROOTFS=$COWDUMP_ROOT/build/containers/rootfs
-CRIT_DEDUP=$COWDUMP_ROOT/build/criu-dedup/crit.sh
 # split layout, 5 processes (4 children writing 10 % each after fork)
 TREE=(--scenario split --size 16M)
 # Anonymous PSS after a dedup restore over before the checkpoint, at most;
@@ -78,7 +77,6 @@ new_bundle() {
 
 le_scaled() { awk -v a="$1" -v b="$2" -v f="$3" -v p="${4:-0}" 'BEGIN { exit !(a <= b * f + p) }'; }
 gt_scaled() { ! le_scaled "$@"; }
-img_version() { "$CRIT_DEDUP" show "$1/inventory.img" 2>/dev/null | jq '.entries[0].img_version'; }
 cow_marks() { "$BIN/cowscan" image "$1" --json 2>/dev/null | jq '.totals.pages_cow_marked // -1'; }
 has_mark() { tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qx "COWDUMP_TEST_MARK=$COWDUMP_TEST_MARK"; }
 # pids_gone TIMEOUT PID...: none runs any more (a zombie waits for pid 1).

@@ -22,24 +22,13 @@ trust_tools_built() {
 trust_images() { PYTHONPATH=$DEDUP_BUILD/lib /usr/bin/python3 "$TRUST_HELPERS/trust-images.py" "$@"; }
 
 root_of() { jq -r .root "$1"; }
-pids_of() { jq -r '.procs[].pid' "$1"; }
 # kill_ready READY: kill the tree of a ready file by pid, wait until gone.
-kill_ready() {
-	local p
-	p=$(pids_of "$1")
-	kill -9 $p 2>/dev/null
-	wait_gone 10 $p
-}
+kill_ready() { kill_tree $(ready_pids "$1"); }
 none_alive() { local p; for p in "$@"; do alive "$p" && return 1; done; return 0; }
 
-img_version() { "$CRIT_DEDUP" show "$1/inventory.img" 2>/dev/null | jq '.entries[0].img_version'; }
 # marked_pages DIR: pages marked PE_COW or PE_COW_REF in DIR.
 marked_pages() { trust_images marks "$1"; }
 pages_disk_bytes() { du -B1 -c "$1"/pages-*.img | tail -n 1 | cut -f1; }
-
-# criu_error LOG: CRIU's error lines but the harmless RLIMIT_NOFILE one
-# (logged on every run here: no CAP_SYS_RESOURCE).
-criu_error() { grep 'Error (' "$1" 2>/dev/null | grep -v 'RLIMIT_NOFILE for self'; }
 
 # smaps_sum FIELD PID...: FIELD (kB) of smaps_rollup summed over the pids.
 smaps_sum() {
