@@ -53,7 +53,7 @@ pages_bytes() { cat "$1"/pages-*.img 2>/dev/null | wc -c; }
 stat_field() { "$CRIT_DEDUP" show "$1" | jq -r ".entries[0].$2 // 0"; }
 all_alive() { local p; for p in $(pids_of "$1"); do alive "$p" || return 1; done; }
 none_alive() { local p; for p in $(pids_of "$1"); do alive "$p" && return 1; done; return 0; }
-kill_tree() { kill -9 $(pids_of "$1") 2>/dev/null; wait_gone 10 $(pids_of "$1"); }
+stop_tree() { kill -9 $(pids_of "$1") 2>/dev/null; wait_gone 10 $(pids_of "$1"); }
 
 # --- 1. dedup dump of a fanout tree: size near the unique pages ----------
 tree fan 4 1 5 || { fail fanout-tree-starts; exit 1; }
@@ -80,7 +80,7 @@ fi
 # --- 2. baseline CRIU refuses the dedup image ---------------------------
 if "$CRIU_BASELINE" restore -D "$T/fan.dedup" -d -o restore-baseline.log -v4 2>/dev/null; then
 	fail baseline-refuses-dedup-image "baseline restored it"
-	kill_tree fan
+	stop_tree fan
 else
 	check baseline-refuses-dedup-image-with-version-error \
 		grep -q "Not supported images version 3" "$T/fan.dedup/restore-baseline.log"
@@ -122,7 +122,7 @@ if criu_dump dedup "$(root_of fan)" "$T/fan.off" --no-cow-dedup; then
 	check no-cow-dedup-marks-nothing [ "$(stat_field "$T/fan.off/stats-dump" dump.pages_cow_skipped)" -eq 0 ]
 	criu_restore dedup "$T/fan.off" || fail no-cow-dedup-image-restores
 fi
-kill_tree fan
+stop_tree fan
 
 # --- 6. fallback: no inheritance, marks resolved from ancestors ---------
 tree chain 2 3 10 || { fail chain-tree-starts; exit 1; }
@@ -162,7 +162,7 @@ elif "$CRIU_DEDUP" pre-dump -t "$(root_of chain)" -D "$(mkdir -p "$T/pre" && ech
 else
 	fail pre-dump-succeeds
 fi
-kill_tree chain
+stop_tree chain
 
 # --- 9. page-server on loopback: fewer bytes received -------------------
 ps_dump() { # VARIANT PORT DIR
@@ -195,5 +195,37 @@ if ps_dump dedup 27411 "$T/psd"; then
 else
 	fail page-server-dedup-dump
 fi
+
+# --- 10. the dump's compares: which side is read twice ------------------
+# A child's page is its parent's when the parent's entry, read after the
+# child's, names the same frame and one of the two entries is known on
+# both sides of the other's read: the parent's through the map of shared
+# frames (a fan-out's children: no entry read twice), else the child's,
+# read again (the pages a parent holds as marks of an ancestor's: a
+# chain's grandchildren). A single process is not compared at all.
+# compared_twice LOG: "pid parent's-pages checked-twice", a line per task.
+compared_twice() {
+	sed -n "s/.*cow-dedup: \([0-9]*\): \([0-9]*\) pages are its parent's (\([0-9]*\) checked twice).*/\1 \2 \3/p" "$1"
+}
+compared_twice "$T/fan.dedup/dump.log" >"$T/fan.twice"
+echo "# fanout tree, per task: pid, pages its parent's, checked twice: $(tr '\n' ';' <"$T/fan.twice")"
+check compare-fanout-children-read-once \
+	[ "$(awk '$2 > 0 && $3 == 0' "$T/fan.twice" | wc -l)" -eq 4 -a "$(awk '$3 > 0' "$T/fan.twice" | wc -l)" -eq 0 ]
+compared_twice "$T/chain.img/dump.log" >"$T/chain.twice"
+echo "# chain tree, per task: $(tr '\n' ';' <"$T/chain.twice")"
+# Two chains of three generations: the four below the root's children
+check compare-chain-grandchildren-read-twice [ "$(awk '$3 > 0 && $3 <= $2' "$T/chain.twice" | wc -l)" -eq 4 ]
+
+tree single 0 0 0 || { fail single-process-starts; exit 1; }
+region_hashes single >"$T/single.before"
+if criu_dump dedup "$(root_of single)" "$T/single.img" && criu_restore dedup "$T/single.img"; then
+	check single-process-not-compared grep -q "no other task to share pages with" "$T/single.img/dump.log"
+	check single-process-no-marks [ -z "$(compared_twice "$T/single.img/dump.log")" ]
+	region_hashes single >"$T/single.after"
+	check single-process-restores-identical cmp -s "$T/single.before" "$T/single.after"
+else
+	fail single-process-dump-and-restore
+fi
+stop_tree single
 
 exit 0

@@ -30,7 +30,7 @@ unset XDG_RUNTIME_DIR
 marks() { "$BIN/cowscan" image "$1" --json 2>/dev/null | jq '.totals.pages_cow_marked // -1'; }
 skipped() { "$CRIT_DEDUP" show "$1/stats-dump" 2>/dev/null | jq '.entries[0].dump.pages_cow_skipped // 0'; }
 root_of() { jq .root "$T/$1.ready"; }
-kill_tree() { kill -9 $(jq -r '.procs[].pid' "$T/$1.ready") 2>/dev/null; wait_gone 10 $(jq -r '.procs[].pid' "$T/$1.ready"); }
+stop_tree() { kill -9 $(jq -r '.procs[].pid' "$T/$1.ready") 2>/dev/null; wait_gone 10 $(jq -r '.procs[].pid' "$T/$1.ready"); }
 
 # expect_marks NAME DIR on|off: the image in DIR has marks (on) or none
 # (off, and then images version 2: readable by CRIU without the series).
@@ -96,7 +96,7 @@ if start_tree "$T/cfg.ready" "${TREE[@]}" 2>"$T/err"; then
 	else
 		fail "--config no-cow-dedup, final dump" "dump failed"
 	fi
-	kill_tree cfg
+	stop_tree cfg
 else
 	fail "config: tree starts" "$(head -n 1 "$T/err")"
 fi
@@ -146,7 +146,7 @@ if start_tree "$T/rpc.ready" "${TREE[@]}" 2>"$T/err"; then
 			break
 		fi
 	done
-	kill_tree rpc
+	stop_tree rpc
 else
 	fail "rpc: tree starts" "$(head -n 1 "$T/err")"
 fi
@@ -208,7 +208,7 @@ else
 		else
 			skip "dedup with a kdat cache from other capabilities" "criu check wrote no $T/xdg/criu.kdat"
 		fi
-		kill_tree cap
+		stop_tree cap
 	else
 		fail "no CAP_SYS_ADMIN: tree starts" "$(head -n 1 "$T/err")"
 	fi
