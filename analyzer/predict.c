@@ -27,11 +27,6 @@ static bool page_dumped(const unsigned char *state, const struct page_ent *pg)
 	return pg->uidx == NO_PFN || !(state[pg->uidx] & PFN_ZERO_PAGE);
 }
 
-static bool same_exe(const struct proc_id *a, const struct proc_id *b)
-{
-	return a->exe_known && b->exe_known && a->exe_dev == b->exe_dev && a->exe_ino == b->exe_ino;
-}
-
 /* check_cow_vmas(): may the child's VMA v be inherited from pv? */
 static bool cow_vmas_match(const struct vma *v, const struct vma *pv)
 {
@@ -126,7 +121,7 @@ static void predict_process(const struct scan *s, int i, struct prediction *pr,
 	const struct proc_id *me = &s->tree.procs[i];
 	int pi = me->parent_index;
 	const struct proc_scan *pps = pi >= 0 && !s->ps[pi].gone ? &s->ps[pi] : NULL;
-	bool exe_ok = pps && same_exe(me, &s->tree.procs[pi]);
+	bool exe_ok = pps && proc_same_exe(me, &s->tree.procs[pi]);
 	struct proc_prediction *pp = &pr->p[i];
 	unsigned long long ps_sz = s->page_size;
 	size_t k, cursor = 0;
