@@ -73,24 +73,30 @@ static int shared_anon_bytes(const struct scan *s, unsigned long long *bytes)
 
 	for (i = 0; i < s->tree.nr; i++) {
 		const struct proc_scan *ps = &s->ps[i];
+		int v;
 
-		for (k = 0; !ps->gone && k < ps->nr_pages; k++) {
-			const struct page_ent *pg = &ps->pages[k];
-
-			if (!(ps->vmas.v[pg->vma].flags & VMA_SHARED_ANON) || pg->uidx == NO_PFN)
+		for (v = 0, k = 0; !ps->gone && v < ps->vmas.nr; v++) {
+			if (!(ps->vmas.v[v].flags & VMA_SHARED_ANON))
 				continue;
-			if (n == cap) {
-				uint64_t *np;
+			for (k = proc_first_page(ps, k, v);
+			     k < ps->nr_pages && ps->pages[k].vma == v; k++) {
+				const struct page_ent *pg = &ps->pages[k];
 
-				cap = cap ? cap * 2 : 1024;
-				np = realloc(pfns, cap * sizeof(*np));
-				if (!np) {
-					free(pfns);
-					return -1;
+				if (pg->uidx == NO_PFN)
+					continue;
+				if (n == cap) {
+					uint64_t *np;
+
+					cap = cap ? cap * 2 : 1024;
+					np = realloc(pfns, cap * sizeof(*np));
+					if (!np) {
+						free(pfns);
+						return -1;
+					}
+					pfns = np;
 				}
-				pfns = np;
+				pfns[n++] = pg->pme & PM_PFN_MASK;
 			}
-			pfns[n++] = pg->pme & PM_PFN_MASK;
 		}
 	}
 	if (n)

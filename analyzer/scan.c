@@ -343,6 +343,7 @@ void scan_free(struct scan *s)
 	}
 	free(s->ps);
 	free(s->rec_start);
+	free(s->recs);
 	free(s->upfn);
 	free(s->kflags);
 	free(s->kcount);

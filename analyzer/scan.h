@@ -28,6 +28,26 @@ struct page_ent {
 	int32_t vma;   /* index in the process's VMA list; -1 in cowscan pages' ranges */
 };
 
+/* One present page in the groups by PFN (scan.recs). The process index
+ * and the virtual page number share 8 bytes, so that a PFN's pages are
+ * read in sequence instead of each page_ent at random. */
+struct pfn_rec {
+	uint64_t proc_vpn; /* process index << REC_VPN_BITS | vaddr / page size */
+};
+
+#define REC_VPN_BITS  44 /* 5-level paging: 56-bit addresses */
+#define REC_MAX_PROCS (1U << (64 - REC_VPN_BITS))
+
+static inline uint32_t rec_proc(struct pfn_rec r)
+{
+	return (uint32_t)(r.proc_vpn >> REC_VPN_BITS);
+}
+
+static inline unsigned long rec_vpn(struct pfn_rec r)
+{
+	return (unsigned long)(r.proc_vpn & ((1ULL << REC_VPN_BITS) - 1));
+}
+
 struct proc_scan {
 	bool gone; /* exited mid-scan: skipped, every figure excluded */
 	struct vma_list vmas;
@@ -59,10 +79,12 @@ struct scan {
 	bool count_from_exclusive;	  /* kpagecount 1 taken from pagemap's bit 56 */
 	uint64_t *upfn, *kflags, *kcount; /* unique PFNs, ascending */
 	size_t nr_upfn;
-	/* Present pages (records) by unique PFN: upfn[u] is mapped by
-	 * rec_start[u + 1] - rec_start[u] of them (tree_stats.c groups them). */
+	/* Present pages grouped by unique PFN: upfn[u] is mapped by the
+	 * pages recs[rec_start[u] .. rec_start[u + 1]), in tree order (a
+	 * process's own pages adjacent). */
 	size_t nr_recs;
 	uint32_t *rec_start; /* nr_upfn + 1 entries */
+	struct pfn_rec *recs;
 	/* Seconds spent per phase (COWSCAN_TIMING=1 prints them): VMAs (maps
 	 * or smaps) and pagemap summed over processes (they run on several
 	 * threads). */
@@ -86,7 +108,7 @@ int scan_tree(pid_t root, struct scan *s);
 void scan_free(struct scan *s);
 
 /* Index the PFNs of every page of s->ps[0..tree.nr) that is not gone: set
- * each page's uidx, count the pages of each PFN, read kpageflags and
+ * each page's uidx, group the pages by PFN, read kpageflags and
  * kpagecount (pfn_index.c).
  * Sets pfn_available; when PFNs are hidden (no CAP_SYS_ADMIN) or a kpage
  * file is unreadable, it is false with pfn_why, and 0 is returned. Returns
