@@ -1,7 +1,9 @@
 /* /proc/kpageflags and /proc/kpagecount for the PFN index (pfn_index.c):
  * the unique PFNs' entries, read by runs of nearby PFNs on one thread per
  * CPU, and whether pagemap's exclusive bit can stand for a kpagecount of 1. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +65,21 @@ static int read_kpage(const char *path, const uint64_t *pfn, size_t n, uint64_t 
 	return 0;
 }
 
+/* The number in a sysfs counter file; if_missing when there is none,
+ * 1 when it cannot be read (so that nothing is taken for granted). */
+static unsigned long long read_counter(const char *path, unsigned long long if_missing)
+{
+	FILE *f = fopen(path, "re");
+	unsigned long long v = 1;
+
+	if (!f)
+		return errno == ENOENT ? if_missing : 1;
+	if (fscanf(f, "%llu", &v) != 1)
+		v = 1;
+	fclose(f);
+	return v;
+}
+
 /* Does pagemap's exclusive bit (56) mean "mapped once", kpagecount 1? On
  * kernels with per-page mapcounts (CONFIG_PAGE_MAPCOUNT) it is set when
  * the page's mapcount is 1; without them (CONFIG_NO_PAGE_MAPCOUNT) it is
@@ -102,6 +119,42 @@ out:
 	return once;
 }
 
+/* Every mTHP size's count of anonymous large folios in the system (each
+ * hugepages-<size>kB/stats/nr_anon under THP_SYSFS), summed; 1 when one
+ * cannot be read. A size without an "enabled" file is never anonymous
+ * (order 1: shmem and files only). */
+#define THP_SYSFS "/sys/kernel/mm/transparent_hugepage"
+
+static unsigned long long anon_large_folios(void)
+{
+	DIR *d = opendir(THP_SYSFS);
+	struct dirent *e;
+	unsigned long long sum = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : 1; /* no THP in this kernel */
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "hugepages-", 10)) {
+			char path[PATH_MAX];
+
+			snprintf(path, sizeof(path), THP_SYSFS "/%s/enabled", e->d_name);
+			if (access(path, F_OK) && errno == ENOENT)
+				continue;
+			snprintf(path, sizeof(path), THP_SYSFS "/%s/stats/nr_anon", e->d_name);
+			sum += read_counter(path, 1);
+		}
+	closedir(d);
+	return sum;
+}
+
+bool anon_flags_known(void)
+{
+	if (getenv("COWSCAN_KPAGEFLAGS_ALL"))
+		return false;
+	/* No KSM in this kernel: nothing shared. */
+	return !anon_large_folios() && !read_counter("/sys/kernel/mm/ksm/pages_shared", 0);
+}
+
 /* One thread's share: both files for a contiguous slice of the PFNs. */
 struct kpage_slice {
 	struct scan *s;
@@ -122,7 +175,7 @@ static void *kpage_worker(void *arg)
 		w->err = ENOMEM;
 		return NULL;
 	}
-	if (read_kpage("/proc/kpageflags", s->upfn + w->from, n, s->kflags + w->from, false, buf)) {
+	if (read_kpage("/proc/kpageflags", s->upfn + w->from, n, s->kflags + w->from, true, buf)) {
 		w->bad_path = "/proc/kpageflags";
 		w->err = errno;
 	} else if (read_kpage("/proc/kpagecount", s->upfn + w->from, n, s->kcount + w->from, true,
@@ -145,14 +198,16 @@ void read_kpages(struct scan *s)
 
 	if ((size_t)nth > s->nr_upfn / 1024 + 1)
 		nth = (int)(s->nr_upfn / 1024 + 1);
-	/* Equal shares of entries to build: every PFN's flags, and the
-	 * counts not known already. */
-	for (u = 0; u < s->nr_upfn; u++)
-		entries += !s->kcount[u];
+	/* Equal shares of entries to build: the flags and counts not known
+	 * already. */
+	for (u = 0, entries = 0; u < s->nr_upfn; u++)
+		entries += !s->kflags[u] + !s->kcount[u];
 	for (t = 0, u = 0; t < nth; t++) {
 		w[t] = (struct kpage_slice){s, u, u, NULL, 0};
-		while (u < s->nr_upfn && done < entries * (size_t)(t + 1) / (size_t)nth)
-			done += 1 + !s->kcount[u++];
+		while (u < s->nr_upfn && done < entries * (size_t)(t + 1) / (size_t)nth) {
+			done += !s->kflags[u] + !s->kcount[u];
+			u++;
+		}
 		w[t].to = t == nth - 1 ? s->nr_upfn : u;
 	}
 	threads_run(kpage_worker, w, sizeof(w[0]), nth);

@@ -43,7 +43,8 @@ struct rank_word {
  * index in x->meta, its unique PFN within the bucket and what pagemap
  * says of its kpage entries (KNOWN_*). */
 enum {
-	KNOWN_COUNT = 1 << BUCKET_SHIFT, /* kpagecount 1 */
+	KNOWN_COUNT = 1 << BUCKET_SHIFT,       /* kpagecount 1 */
+	KNOWN_FLAGS = 1 << (BUCKET_SHIFT + 1), /* kpageflags KPF_ANON */
 };
 
 /* The index being built, shared by the threads. */
@@ -154,15 +155,19 @@ static void *number_pages(void *arg)
 	return NULL;
 }
 
-/* What pagemap tells of a present page's kpage entries: when it says the
- * page is mapped once (bit 56, see kpage.h), kpagecount is 1, and that
- * count is not read. */
+/* What pagemap tells of a present page's kpage entries. When it says the
+ * page is mapped once (bit 56, see kpage.h), kpagecount is 1; when it
+ * says anonymous (no PM_FILE, not the zero page) and the kernel has no
+ * anonymous large folio nor KSM page (anon_flags_known(), kpage.h),
+ * kpageflags is KPF_ANON. Those entries are not read. */
 static uint32_t known_from_pagemap(const struct scan *s, uint64_t pme)
 {
 	uint32_t known = 0;
 
 	if (s->count_from_exclusive && (pme & PM_EXCLUSIVE))
 		known |= KNOWN_COUNT;
+	if (s->anon_flags_known && !(pme & PM_FILE) && (pme & PM_PFN_MASK) != s->zero_pfn)
+		known |= KNOWN_FLAGS;
 	return known;
 }
 
@@ -225,6 +230,8 @@ static void *sort_buckets(void *arg)
 			s->recs[p->count[u]++] = p->copy_recs[e];
 			if (m & KNOWN_COUNT)
 				s->kcount[first + u] = 1;
+			if (m & KNOWN_FLAGS)
+				s->kflags[first + u] = KPF_ANON;
 		}
 	}
 	return NULL;
@@ -318,7 +325,7 @@ static int unique_pfns_sorted(struct scan *s)
 static int group_pages(struct index *x, struct index_part *parts, int n)
 {
 	struct scan *s = x->s;
-	size_t b, at = 0, counts = 0;
+	size_t b, at = 0, counts = 0, flags = 0;
 	int t;
 
 	x->nr_buckets = (s->nr_upfn >> BUCKET_SHIFT) + 1;
@@ -365,9 +372,12 @@ static int group_pages(struct index *x, struct index_part *parts, int n)
 	}
 	threads_run(sort_buckets, parts, sizeof(parts[0]), n);
 	s->rec_start[s->nr_upfn] = (uint32_t)at;
-	for (b = 0; b < s->nr_upfn; b++)
+	for (b = 0; b < s->nr_upfn; b++) {
 		counts += s->kcount[b] != 0;
+		flags += s->kflags[b] != 0;
+	}
 	s->timing.counts_from_pagemap = counts;
+	s->timing.flags_from_pagemap = flags;
 	return 0;
 }
 
@@ -396,6 +406,19 @@ out:
 	free(x.meta);
 	free(x.bucket_start);
 	return ret;
+}
+
+/* A scanned VMA whose present pages pagemap may show anonymous while they
+ * are not an anonymous folio: hugetlb, or VM_MIXEDMAP (no struct page). */
+static bool pages_without_struct_page(const struct scan *s)
+{
+	int i, v;
+
+	for (i = 0; i < s->tree.nr; i++)
+		for (v = 0; !s->ps[i].gone && v < s->ps[i].vmas.nr; v++)
+			if (s->ps[i].vmas.v[v].flags & (VMA_HUGETLB | VMA_MIXEDMAP))
+				return true;
+	return false;
 }
 
 int scan_index_pfns(struct scan *s)
@@ -436,6 +459,7 @@ int scan_index_pfns(struct scan *s)
 		return -1;
 	s->count_from_exclusive =
 	    !getenv("COWSCAN_KPAGECOUNT_ALL") && exclusive_bit_means_once(s->page_size);
+	s->anon_flags_known = s->zero_pfn && !pages_without_struct_page(s) && anon_flags_known();
 	if (build_index(s, max_pfn))
 		return -1;
 	t0 = scan_now();

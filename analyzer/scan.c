@@ -253,6 +253,7 @@ static int scan_processes(struct scan *s)
 		pthread_join(th[t], NULL);
 	pthread_cond_destroy(&w.more);
 	pthread_mutex_destroy(&w.lock);
+	s->zero_pfn = w.maps.zero_pfn;
 	maps_path_free(&w.maps);
 	free(w.ready);
 	/* Report in tree order, from this thread only. */

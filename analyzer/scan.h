@@ -77,6 +77,8 @@ struct scan {
 	bool pfn_available;
 	char pfn_why[160];		  /* why PFNs are unavailable */
 	bool count_from_exclusive;	  /* kpagecount 1 taken from pagemap's bit 56 */
+	uint64_t zero_pfn;		  /* the shared zero page's PFN, 0 when unknown */
+	bool anon_flags_known;		  /* see anon_flags_known(), kpage.h */
 	uint64_t *upfn, *kflags, *kcount; /* unique PFNs, ascending */
 	size_t nr_upfn;
 	/* Present pages grouped by unique PFN: upfn[u] is mapped by the
@@ -92,6 +94,7 @@ struct scan {
 		double discover, procs_wall, vmas, pagemap, pfn_index, kpage;
 		size_t pagemap_scan_vmas;   /* sparse VMAs listed by PAGEMAP_SCAN first */
 		size_t counts_from_pagemap; /* PFNs whose kpagecount was not read */
+		size_t flags_from_pagemap;  /* PFNs whose kpageflags entry was not read */
 		size_t procs_without_smaps; /* processes scanned without smaps */
 	} timing;
 };

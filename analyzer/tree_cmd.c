@@ -27,8 +27,8 @@ static void print_timing(const struct scan *s, double t0, double t_scan, double 
 		"pagemap %.1f summed over threads), pfn index %.1f, kpageflags+kpagecount %.1f, "
 		"stats+predict %.1f, output %.1f; "
 		"%zu unique PFNs, %zu pages, %zu sparse VMAs listed by PAGEMAP_SCAN, "
-		"%zu kpagecounts known from pagemap, %zu processes scanned without smaps "
-		"(of %d)\n",
+		"%zu kpagecounts known from pagemap, %zu kpageflags known from pagemap, "
+		"%zu processes scanned without smaps (of %d)\n",
 		(t_end - t0) * 1e3,
 		(double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3,
 		(double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3,
@@ -36,7 +36,7 @@ static void print_timing(const struct scan *s, double t0, double t_scan, double 
 		s->timing.pagemap * 1e3, s->timing.pfn_index * 1e3, s->timing.kpage * 1e3,
 		(t_stats - t_scan) * 1e3, (t_end - t_stats) * 1e3, s->nr_upfn, s->nr_recs,
 		s->timing.pagemap_scan_vmas, s->timing.counts_from_pagemap,
-		s->timing.procs_without_smaps, s->tree.nr);
+		s->timing.flags_from_pagemap, s->timing.procs_without_smaps, s->tree.nr);
 }
 
 /* The predictions need the scan only: they are computed on a thread of

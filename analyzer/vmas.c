@@ -16,7 +16,7 @@ static const struct {
 	unsigned int flag;
 } vm_flag_names[] = {
     {"gd", VMA_GROWSDOWN}, {"ht", VMA_HUGETLB},	  {"pf", VMA_PFNMAP},
-    {"io", VMA_PFNMAP},	   {"dp", VMA_DROPPABLE},
+    {"io", VMA_PFNMAP},	   {"dp", VMA_DROPPABLE}, {"mm", VMA_MIXEDMAP},
 };
 
 static void classify(struct vma *v)

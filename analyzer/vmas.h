@@ -12,16 +12,17 @@
 #include <sys/types.h>
 
 enum vma_flag {
-	VMA_PRIVATE = 1 << 0,	 /* 'p' in the permissions */
-	VMA_ANON = 1 << 1,	 /* no backing file (CRIU's MAP_ANONYMOUS) */
-	VMA_KERNEL = 1 << 2,	 /* [vvar], [vvar_vclock], [vsyscall]: kernel data */
-	VMA_VDSO = 1 << 3,	 /* [vdso]: dumped whole by CRIU */
-	VMA_GROWSDOWN = 1 << 4,	 /* VmFlags gd */
-	VMA_HUGETLB = 1 << 5,	 /* VmFlags ht */
-	VMA_PFNMAP = 1 << 6,	 /* VmFlags pf or io: no struct pages behind */
-	VMA_READABLE = 1 << 7,	 /* 'r' in the permissions */
-	VMA_DROPPABLE = 1 << 8,	 /* VmFlags dp (MAP_DROPPABLE), skipped by CRIU */
-	VMA_SHARED_ANON = 1 << 9 /* shared anonymous (/dev/zero, SysV shm) */
+	VMA_PRIVATE = 1 << 0,	  /* 'p' in the permissions */
+	VMA_ANON = 1 << 1,	  /* no backing file (CRIU's MAP_ANONYMOUS) */
+	VMA_KERNEL = 1 << 2,	  /* [vvar], [vvar_vclock], [vsyscall]: kernel data */
+	VMA_VDSO = 1 << 3,	  /* [vdso]: dumped whole by CRIU */
+	VMA_GROWSDOWN = 1 << 4,	  /* VmFlags gd */
+	VMA_HUGETLB = 1 << 5,	  /* VmFlags ht */
+	VMA_PFNMAP = 1 << 6,	  /* VmFlags pf or io: no struct pages behind */
+	VMA_READABLE = 1 << 7,	  /* 'r' in the permissions */
+	VMA_DROPPABLE = 1 << 8,	  /* VmFlags dp (MAP_DROPPABLE), skipped by CRIU */
+	VMA_SHARED_ANON = 1 << 9, /* shared anonymous (/dev/zero, SysV shm) */
+	VMA_MIXEDMAP = 1 << 10	  /* VmFlags mm: pages may have no struct page */
 };
 
 struct vma {
