@@ -65,17 +65,19 @@ static int read_kpage(const char *path, const uint64_t *pfn, size_t n, uint64_t 
 	return 0;
 }
 
-/* The number in a sysfs counter file; if_missing when there is none,
- * 1 when it cannot be read (so that nothing is taken for granted). */
-static unsigned long long read_counter(const char *path, unsigned long long if_missing)
+/* The number in a sysfs counter file, or -1 (errno set) when there is
+ * none or it cannot be read. */
+static long long read_counter(const char *path)
 {
 	FILE *f = fopen(path, "re");
-	unsigned long long v = 1;
+	long long v = -1;
 
 	if (!f)
-		return errno == ENOENT ? if_missing : 1;
-	if (fscanf(f, "%llu", &v) != 1)
-		v = 1;
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1) {
+		v = -1;
+		errno = EINVAL;
+	}
 	fclose(f);
 	return v;
 }
@@ -119,40 +121,88 @@ out:
 	return once;
 }
 
-/* Every mTHP size's count of anonymous large folios in the system (each
- * hugepages-<size>kB/stats/nr_anon under THP_SYSFS), summed; 1 when one
- * cannot be read. A size without an "enabled" file is never anonymous
- * (order 1: shmem and files only). */
+/* The smallest order of the anonymous large folios the kernel holds now:
+ * of the mTHP sizes whose nr_anon is not 0 (hugepages-<size>kB/stats
+ * under THP_SYSFS), the smallest; NO_ANON_LARGE_FOLIO when every count is
+ * 0, -1 when one cannot be read. A size without an "enabled" file is
+ * never anonymous (order 1: shmem and files only). */
 #define THP_SYSFS "/sys/kernel/mm/transparent_hugepage"
 
-static unsigned long long anon_large_folios(void)
+static int smallest_anon_large_order(unsigned long page_size)
 {
 	DIR *d = opendir(THP_SYSFS);
 	struct dirent *e;
-	unsigned long long sum = 0;
+	int order = NO_ANON_LARGE_FOLIO;
 
 	if (!d)
-		return errno == ENOENT ? 0 : 1; /* no THP in this kernel */
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "hugepages-", 10)) {
-			char path[PATH_MAX];
+		return errno == ENOENT ? NO_ANON_LARGE_FOLIO : -1; /* no THP in this kernel */
+	while ((e = readdir(d))) {
+		char path[PATH_MAX];
+		unsigned long kb, pages;
+		int o = 0;
 
-			snprintf(path, sizeof(path), THP_SYSFS "/%s/enabled", e->d_name);
-			if (access(path, F_OK) && errno == ENOENT)
-				continue;
-			snprintf(path, sizeof(path), THP_SYSFS "/%s/stats/nr_anon", e->d_name);
-			sum += read_counter(path, 1);
+		if (sscanf(e->d_name, "hugepages-%lukB", &kb) != 1)
+			continue;
+		snprintf(path, sizeof(path), THP_SYSFS "/%s/enabled", e->d_name);
+		if (access(path, F_OK) && errno == ENOENT)
+			continue;
+		snprintf(path, sizeof(path), THP_SYSFS "/%s/stats/nr_anon", e->d_name);
+		switch (read_counter(path)) {
+		case -1:
+			order = -1;
+			break;
+		case 0:
+			continue;
+		default:
+			for (pages = kb * 1024 / page_size; pages > 1; pages >>= 1)
+				o++;
+			if (order >= 0 && o < order)
+				order = o;
+			continue;
 		}
+		break;
+	}
 	closedir(d);
-	return sum;
+	return order;
 }
 
-bool anon_flags_known(void)
+int anon_flags_order(unsigned long page_size)
 {
+	long long ksm;
+
 	if (getenv("COWSCAN_KPAGEFLAGS_ALL"))
-		return false;
-	/* No KSM in this kernel: nothing shared. */
-	return !anon_large_folios() && !read_counter("/sys/kernel/mm/ksm/pages_shared", 0);
+		return -1;
+	ksm = read_counter("/sys/kernel/mm/ksm/pages_shared");
+	if (ksm > 0 || (ksm < 0 && errno != ENOENT)) /* no KSM in this kernel: none shared */
+		return -1;
+	return smallest_anon_large_order(page_size);
+}
+
+void check_large_folios(struct scan *s, int order)
+{
+	int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	size_t u = 0, v;
+
+	while (u < s->nr_upfn) {
+		uint64_t block = s->upfn[u] >> order, kf = 0;
+
+		if (s->kflags[u] != KPF_ANON) {
+			u++;
+			continue;
+		}
+		/* u is the block's first PFN taken for anonymous: read its
+		 * entry; in a large folio, so is every PFN of the block. */
+		if (fd < 0 || pread(fd, &kf, 8, (off_t)(s->upfn[u] * 8)) != 8)
+			kf = KPF_COMPOUND_HEAD; /* unknown: read them all */
+		for (v = u + 1; v < s->nr_upfn && s->upfn[v] >> order == block; v++)
+			if (kf & (KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL) &&
+			    s->kflags[v] == KPF_ANON)
+				s->kflags[v] = 0;
+		s->kflags[u] = kf & (KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL) ? 0 : kf;
+		u = v;
+	}
+	if (fd >= 0)
+		close(fd);
 }
 
 /* One thread's share: both files for a contiguous slice of the PFNs. */

@@ -158,7 +158,8 @@ static void *number_pages(void *arg)
 /* What pagemap tells of a present page's kpage entries. When it says the
  * page is mapped once (bit 56, see kpage.h), kpagecount is 1; when it
  * says anonymous (no PM_FILE, not the zero page) and the kernel has no
- * anonymous large folio nor KSM page (anon_flags_known(), kpage.h),
+ * KSM page nor, at its PFN, anonymous large folio (anon_flags_order(),
+ * check_large_folios(), kpage.h),
  * kpageflags is KPF_ANON. Those entries are not read. */
 static uint32_t known_from_pagemap(const struct scan *s, uint64_t pme)
 {
@@ -325,7 +326,7 @@ static int unique_pfns_sorted(struct scan *s)
 static int group_pages(struct index *x, struct index_part *parts, int n)
 {
 	struct scan *s = x->s;
-	size_t b, at = 0, counts = 0, flags = 0;
+	size_t b, at = 0;
 	int t;
 
 	x->nr_buckets = (s->nr_upfn >> BUCKET_SHIFT) + 1;
@@ -372,12 +373,6 @@ static int group_pages(struct index *x, struct index_part *parts, int n)
 	}
 	threads_run(sort_buckets, parts, sizeof(parts[0]), n);
 	s->rec_start[s->nr_upfn] = (uint32_t)at;
-	for (b = 0; b < s->nr_upfn; b++) {
-		counts += s->kcount[b] != 0;
-		flags += s->kflags[b] != 0;
-	}
-	s->timing.counts_from_pagemap = counts;
-	s->timing.flags_from_pagemap = flags;
 	return 0;
 }
 
@@ -425,7 +420,8 @@ int scan_index_pfns(struct scan *s)
 {
 	uint64_t max_pfn = 0;
 	double start = scan_now(), t0;
-	int i;
+	size_t u;
+	int i, order;
 
 	s->pfn_available = true;
 	s->nr_recs = 0;
@@ -459,9 +455,16 @@ int scan_index_pfns(struct scan *s)
 		return -1;
 	s->count_from_exclusive =
 	    !getenv("COWSCAN_KPAGECOUNT_ALL") && exclusive_bit_means_once(s->page_size);
-	s->anon_flags_known = s->zero_pfn && !pages_without_struct_page(s) && anon_flags_known();
+	order = s->zero_pfn && !pages_without_struct_page(s) ? anon_flags_order(s->page_size) : -1;
+	s->anon_flags_known = order >= 0;
 	if (build_index(s, max_pfn))
 		return -1;
+	if (s->anon_flags_known && order != NO_ANON_LARGE_FOLIO)
+		check_large_folios(s, order);
+	for (u = 0; u < s->nr_upfn; u++) {
+		s->timing.counts_from_pagemap += s->kcount[u] != 0;
+		s->timing.flags_from_pagemap += s->kflags[u] != 0;
+	}
 	t0 = scan_now();
 	s->timing.pfn_index = t0 - start;
 	read_kpages(s);

@@ -78,7 +78,7 @@ struct scan {
 	char pfn_why[160];		  /* why PFNs are unavailable */
 	bool count_from_exclusive;	  /* kpagecount 1 taken from pagemap's bit 56 */
 	uint64_t zero_pfn;		  /* the shared zero page's PFN, 0 when unknown */
-	bool anon_flags_known;		  /* see anon_flags_known(), kpage.h */
+	bool anon_flags_known;		  /* see anon_flags_order(), kpage.h */
 	uint64_t *upfn, *kflags, *kcount; /* unique PFNs, ascending */
 	size_t nr_upfn;
 	/* Present pages grouped by unique PFN: upfn[u] is mapped by the
