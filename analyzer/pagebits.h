@@ -16,6 +16,7 @@
 #define KPF_COMPOUND_HEAD (1ULL << 15)
 #define KPF_COMPOUND_TAIL (1ULL << 16)
 #define KPF_ANON	  (1ULL << 12)
+#define KPF_SWAPBACKED	  (1ULL << 14)
 #define KPF_HUGE	  (1ULL << 17)
 #define KPF_NOPAGE	  (1ULL << 20)
 #define KPF_KSM		  (1ULL << 21)

@@ -108,10 +108,14 @@ int pagemap_read_range(struct pagemap_reader *r, unsigned long start, unsigned l
 	return 0;
 }
 
-static bool vma_sparse(const struct pagemap_reader *r, const struct vma *v)
+/* What v holds: smaps' Rss + Swap, or for a process scanned without
+ * smaps the whole process's (a bound: a VMA far larger is sparse). */
+static bool vma_sparse(const struct pagemap_reader *r, const struct vma *v,
+		       const struct proc_scan *ps)
 {
 	unsigned long pages = (v->end - v->start) / r->page_size;
-	unsigned long long held = (v->smaps_rss + v->smaps_swap) / r->page_size;
+	unsigned long long held =
+	    (ps->smaps_from_pages ? ps->held_bound : v->smaps_rss + v->smaps_swap) / r->page_size;
 
 	return pages >= SPARSE_MIN_PAGES && held * SPARSE_RATIO < pages;
 }
@@ -159,7 +163,7 @@ static int read_listed(struct pagemap_reader *r, unsigned long start, unsigned l
 int pagemap_read_vma(struct pagemap_reader *r, const struct vma *v, int32_t idx,
 		     struct proc_scan *ps, size_t *cap)
 {
-	if (r->use_scan && !atomic_load(&scan_unsupported) && vma_sparse(r, v)) {
+	if (r->use_scan && !atomic_load(&scan_unsupported) && vma_sparse(r, v, ps)) {
 		int ret = read_listed(r, v->start, v->end, idx, ps, cap);
 
 		if (ret <= 0) {

@@ -1,261 +1,98 @@
 /* The PFN index of a scan (scan_index_pfns, scan.h): the distinct PFNs
- * the scanned pages map, how many pages map each, and their
- * /proc/kpageflags and /proc/kpagecount entries. */
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
+ * the scanned pages map, the pages grouped by PFN, and the PFNs'
+ * /proc/kpageflags and /proc/kpagecount entries (kpage.c).
+ *
+ * A page's PFN is at random among the PFNs: a pass that adds each page to
+ * its PFN's count or group straight away misses the cache on every page
+ * (measured: 100 ms for the 1.3 M pages of a 5 x 1 GiB tree, whether on
+ * one thread or two). So pages are grouped in two steps, a radix sort:
+ * first into buckets of BUCKET_PFNS consecutive unique PFNs, written as a
+ * few sequential streams into recs; then each bucket, whose counts fit in
+ * L1 and whose pages fit in L2, by PFN, in place (through a copy). 12
+ * bytes a page in all: memory cowscan touches first costs a page fault
+ * and the zeroing of the page (measured: a fifth of the CPU time on that
+ * tree, when the buckets were a 16-byte array of their own). Every pass
+ * runs on one thread per CPU: over the pages, each thread takes a
+ * contiguous part of them in tree order; over the buckets, a contiguous
+ * run of buckets. Both sorts are stable, so a PFN's group lists its pages
+ * in tree order. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "kpage.h"
 #include "scan.h"
+#include "threads.h"
 
-/* kpageflags/kpagecount: the kernel builds every entry it is asked for (a
- * snapshot of the page and its folio, ~100 ns here), so PFNs are read as
- * one pread only when at most this far apart: a wider gap costs more in
- * entries nobody needs than it saves in syscalls (measured: gap 16 read
- * 24% more entries than needed on a 5 x 1 GiB tree, and took longer). */
-#define KPAGE_GAP     2
-#define KPAGE_MAX_RUN 65536
-/* Threads reading the kpage files: one per CPU, at most this many. */
-#define MAX_KPAGE_THREADS 8
 /* Unique PFNs are found with a bitmap over PFN space up to this PFN (a
  * 64 MiB bitmap covers 2 TiB of RAM); beyond it, by sorting. */
 #define PFN_BITMAP_MAX (1ULL << 29)
+/* Pages per part at least: fewer are not worth a thread. */
+#define MIN_PART_PAGES 65536
+#define BUCKET_SHIFT   12
+#define BUCKET_PFNS    (1U << BUCKET_SHIFT)
 
-/* Read one /proc/kpage* file for PFNs pfn[0..n), by runs of nearby PFNs,
- * into out[0..n); with only_unset, only the entries of out still 0 (the
- * others are known already). Returns 0 or -1 with errno. */
-static int read_kpage(const char *path, const uint64_t *pfn, size_t n, uint64_t *out,
-		      bool only_unset, uint64_t *buf)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t i = 0;
-
-	if (fd < 0)
-		return -1;
-	while (i < n) {
-		size_t last = i, j;
-		ssize_t got, want;
-
-		if (only_unset && out[i]) {
-			i++;
-			continue;
-		}
-		/* The run ends at the last wanted PFN close enough to the one
-		 * before it; known PFNs inside it are read but left alone. */
-		for (j = i + 1;
-		     j < n && pfn[j] - pfn[last] <= KPAGE_GAP && pfn[j] - pfn[i] < KPAGE_MAX_RUN;
-		     j++)
-			if (!only_unset || !out[j])
-				last = j;
-		want = (ssize_t)((pfn[last] - pfn[i] + 1) * 8);
-		got = pread(fd, buf, (size_t)want, (off_t)(pfn[i] * 8));
-		if (got < want) {
-			if (got >= 0)
-				errno = EIO;
-			close(fd);
-			return -1;
-		}
-		for (j = i; j <= last; j++)
-			if (j == i || !only_unset || !out[j])
-				out[j] = buf[pfn[j] - pfn[i]];
-		i = last + 1;
-	}
-	close(fd);
-	return 0;
-}
-
-/* Does pagemap's exclusive bit (56) mean "mapped once", kpagecount 1? On
- * kernels with per-page mapcounts (CONFIG_PAGE_MAPCOUNT) it is set when
- * the page's mapcount is 1; without them (CONFIG_NO_PAGE_MAPCOUNT) it is
- * set for a folio mapped by one process, however many times. So map one
- * page twice here and look: set on either mapping, it is not "once", and
- * every count is read from kpagecount. Large folios mapped by a PMD never
- * carry the bit (measured), so they are read too. */
-static bool exclusive_bit_means_once(unsigned long page_size)
-{
-	int mfd = memfd_create("cowscan-probe", MFD_CLOEXEC), pm;
-	volatile char *a = MAP_FAILED, *b = MAP_FAILED;
-	uint64_t ea = 0, eb = 0;
-	bool once = false;
-
-	if (mfd < 0 || ftruncate(mfd, (off_t)page_size))
-		goto out;
-	a = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	b = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	if (a == MAP_FAILED || b == MAP_FAILED)
-		goto out;
-	a[0] = 1;
-	b[0] = 2;
-	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (pm < 0)
-		goto out;
-	if (pread(pm, &ea, 8, (off_t)((uintptr_t)a / page_size * 8)) == 8 &&
-	    pread(pm, &eb, 8, (off_t)((uintptr_t)b / page_size * 8)) == 8)
-		once = (ea & PM_PRESENT) && (eb & PM_PRESENT) && !((ea | eb) & PM_EXCLUSIVE);
-	close(pm);
-out:
-	if (a != MAP_FAILED)
-		munmap((void *)a, page_size);
-	if (b != MAP_FAILED)
-		munmap((void *)b, page_size);
-	if (mfd >= 0)
-		close(mfd);
-	return once;
-}
-
-/* One thread's share: both files for a contiguous slice of the PFNs. */
-struct kpage_slice {
-	struct scan *s;
-	size_t from, to;
-	const char *bad_path; /* the file that failed, or NULL */
-	int err;
+/* A word of the PFN bitmap and the bits set below it: a PFN's index among
+ * the unique ones costs one cache line. */
+struct rank_word {
+	uint64_t bits;
+	uint64_t below;
 };
 
-static void *kpage_worker(void *arg)
-{
-	struct kpage_slice *w = arg;
-	struct scan *s = w->s;
-	uint64_t *buf = malloc(KPAGE_MAX_RUN * sizeof(uint64_t));
-	size_t n = w->to - w->from;
+/* A page on its way to its group: its record in s->recs and, at the same
+ * index in x->meta, its unique PFN within the bucket and what pagemap
+ * says of its kpage entries (KNOWN_*). */
+enum {
+	KNOWN_COUNT = 1 << BUCKET_SHIFT,       /* kpagecount 1 */
+	KNOWN_FLAGS = 1 << (BUCKET_SHIFT + 1), /* kpageflags KPF_ANON */
+};
 
-	if (!buf) {
-		w->bad_path = "/proc/kpageflags";
-		w->err = ENOMEM;
-		return NULL;
-	}
-	if (read_kpage("/proc/kpageflags", s->upfn + w->from, n, s->kflags + w->from, false, buf)) {
-		w->bad_path = "/proc/kpageflags";
-		w->err = errno;
-	} else if (read_kpage("/proc/kpagecount", s->upfn + w->from, n, s->kcount + w->from, true,
-			      buf)) {
-		w->bad_path = "/proc/kpagecount";
-		w->err = errno;
-	}
-	free(buf);
-	return NULL;
+/* The index being built, shared by the threads. */
+struct index {
+	struct scan *s;
+	struct rank_word *rank; /* NULL: PFNs too high, search s->upfn */
+	size_t words, nr_buckets;
+	uint32_t *meta;	      /* by page, beside s->recs: see KNOWN_* */
+	size_t *bucket_start; /* nr_buckets + 1 */
+};
+
+/* One thread's share: pages from (from_proc, from_page) to (to_proc,
+ * to_page), exclusive (gone processes' pages aside); buckets [from_bucket,
+ * to_bucket). */
+struct index_part {
+	struct index *x;
+	int from_proc, to_proc;
+	size_t from_page, to_page;
+	size_t from_bucket, to_bucket;
+	uint64_t *bits;		   /* this part's PFNs, before they are merged */
+	size_t *in_bucket;	   /* this part's pages per bucket; then where its next goes */
+	uint32_t *count;	   /* a bucket's pages per PFN */
+	struct pfn_rec *copy_recs; /* a bucket's pages, while they are sorted */
+	uint32_t *copy_meta;
+};
+
+static size_t part_end(const struct index_part *p, int i)
+{
+	const struct proc_scan *ps = &p->x->s->ps[i];
+
+	if (ps->gone)
+		return 0;
+	return i == p->to_proc && p->to_page < ps->nr_pages ? p->to_page : ps->nr_pages;
 }
 
-/* kpageflags and kpagecount of every unique PFN, the PFNs split in slices
- * read in parallel (the kernel computes each entry on the fly: that is
- * where the time goes). */
-static void read_kpages(struct scan *s)
-{
-	struct kpage_slice w[MAX_KPAGE_THREADS];
-	pthread_t th[MAX_KPAGE_THREADS];
-	bool started[MAX_KPAGE_THREADS] = {false};
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int nth = ncpu < 1 ? 1 : ncpu > MAX_KPAGE_THREADS ? MAX_KPAGE_THREADS : (int)ncpu, t;
-
-	size_t entries = s->nr_upfn, done = 0, u = 0;
-
-	if ((size_t)nth > s->nr_upfn / 1024 + 1)
-		nth = (int)(s->nr_upfn / 1024 + 1);
-	/* Equal shares of entries to build: every PFN's flags, and the
-	 * counts not known already. */
-	for (u = 0; u < s->nr_upfn; u++)
-		entries += !s->kcount[u];
-	for (t = 0, u = 0; t < nth; t++) {
-		w[t] = (struct kpage_slice){s, u, u, NULL, 0};
-		while (u < s->nr_upfn && done < entries * (size_t)(t + 1) / (size_t)nth)
-			done += 1 + !s->kcount[u++];
-		w[t].to = t == nth - 1 ? s->nr_upfn : u;
-	}
-	for (t = 1; t < nth; t++)
-		started[t] = !pthread_create(&th[t], NULL, kpage_worker, &w[t]);
-	kpage_worker(&w[0]);
-	for (t = 1; t < nth; t++) {
-		if (started[t])
-			pthread_join(th[t], NULL);
-		else
-			kpage_worker(&w[t]);
-	}
-	for (t = 0; t < nth; t++) {
-		if (!w[t].err)
-			continue;
-		s->pfn_available = false;
-		snprintf(s->pfn_why, sizeof(s->pfn_why), "%s: %s%s", w[t].bad_path,
-			 strerror(w[t].err),
-			 w[t].err == EACCES || w[t].err == EPERM ? " (need CAP_SYS_ADMIN for PFNs)"
-								 : "");
-		return;
-	}
-}
+/* Every page k of process i in part p. */
+#define FOR_PART_PAGES(p, i, k)                                                                    \
+	for (i = (p)->from_proc; i <= (p)->to_proc; i++)                                           \
+		for (k = i == (p)->from_proc ? (p)->from_page : 0; k < part_end(p, i); k++)
 
 /* Bits set in x (SWAR; a call into libgcc without -mpopcnt would cost
  * more than this for every page). */
-static inline uint32_t bits_set(uint64_t x)
+static inline uint64_t bits_set(uint64_t x)
 {
 	x = x - ((x >> 1) & 0x5555555555555555ULL);
 	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
 	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-	return (uint32_t)((x * 0x0101010101010101ULL) >> 56);
-}
-
-/* Page pg maps unique PFN u: number it, count it in u's group, and when
- * pagemap says it is mapped once (bit 56, see exclusive_bit_means_once),
- * take kpagecount 1 from there: that PFN's count is not read. */
-static inline void number_page(struct scan *s, struct page_ent *pg, uint32_t u,
-			       bool count_from_exclusive)
-{
-	pg->uidx = u;
-	s->rec_start[u + 1]++;
-	if (count_from_exclusive && (pg->pme & PM_EXCLUSIVE))
-		s->kcount[u] = 1;
-}
-
-/* Unique PFNs through a bitmap over [0, max_pfn]: set a bit per mapped
- * PFN, then a PFN's index among the unique ones is the number of bits set
- * below it (a per-word prefix count plus a popcount). No sort, no hash. */
-static int unique_pfns_bitmap(struct scan *s, uint64_t max_pfn, bool count_from_exclusive)
-{
-	size_t words = (size_t)(max_pfn / 64) + 1, w, u = 0, k;
-	uint64_t *bits = calloc(words, sizeof(uint64_t));
-	uint32_t *rank = malloc(words * sizeof(uint32_t));
-	int i;
-
-	if (!bits || !rank)
-		goto oom;
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
-			uint64_t pme = s->ps[i].pages[k].pme, pfn = pme & PM_PFN_MASK;
-
-			if (pme & PM_PRESENT)
-				bits[pfn / 64] |= 1ULL << (pfn % 64);
-		}
-	for (w = 0; w < words; w++) {
-		rank[w] = (uint32_t)u;
-		u += bits_set(bits[w]);
-	}
-	s->nr_upfn = u;
-	s->upfn = malloc((u + 1) * sizeof(uint64_t));
-	if (!s->upfn)
-		goto oom;
-	for (w = 0, u = 0; w < words; w++)
-		for (uint64_t b = bits[w]; b; b &= b - 1)
-			s->upfn[u++] = w * 64 + (uint64_t)__builtin_ctzll(b);
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
-			struct page_ent *pg = &s->ps[i].pages[k];
-			uint64_t pfn = pg->pme & PM_PFN_MASK;
-
-			if (!(pg->pme & PM_PRESENT))
-				continue;
-			number_page(s, pg,
-				    rank[pfn / 64] +
-					bits_set(bits[pfn / 64] & ((1ULL << (pfn % 64)) - 1)),
-				    count_from_exclusive);
-		}
-	free(bits);
-	free(rank);
-	return 0;
-oom:
-	free(bits);
-	free(rank);
-	return -1;
+	return (x * 0x0101010101010101ULL) >> 56;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -265,13 +102,212 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The same for PFNs too high for a bitmap: sort, deduplicate, search. */
-static int unique_pfns_sorted(struct scan *s, size_t n, bool count_from_exclusive)
+/* A present PFN's index among the unique ones. */
+static uint64_t unique_index(const struct index *x, uint64_t pfn)
 {
-	size_t k, u = 0;
+	const struct rank_word *w;
+	const uint64_t *at;
+
+	if (x->rank) {
+		w = &x->rank[pfn / 64];
+		return w->below + bits_set(w->bits & ((1ULL << (pfn % 64)) - 1));
+	}
+	at = bsearch(&pfn, x->s->upfn, x->s->nr_upfn, sizeof(uint64_t), cmp_u64);
+	return (uint64_t)(at - x->s->upfn);
+}
+
+/* Pass 1: this part's PFNs into its bitmap. */
+static void *set_bits(void *arg)
+{
+	struct index_part *p = arg;
+	size_t k;
 	int i;
 
-	s->upfn = malloc((n + 1) * sizeof(uint64_t));
+	FOR_PART_PAGES(p, i, k)
+	{
+		uint64_t pme = p->x->s->ps[i].pages[k].pme, pfn = pme & PM_PFN_MASK;
+
+		if (pme & PM_PRESENT)
+			p->bits[pfn / 64] |= 1ULL << (pfn % 64);
+	}
+	return NULL;
+}
+
+/* Pass 2: number every page and count it in its bucket. */
+static void *number_pages(void *arg)
+{
+	struct index_part *p = arg;
+	struct scan *s = p->x->s;
+	size_t k;
+	int i;
+
+	FOR_PART_PAGES(p, i, k)
+	{
+		struct page_ent *pg = &s->ps[i].pages[k];
+		uint64_t u;
+
+		if (!(pg->pme & PM_PRESENT))
+			continue;
+		u = unique_index(p->x, pg->pme & PM_PFN_MASK);
+		pg->uidx = (uint32_t)u;
+		p->in_bucket[u >> BUCKET_SHIFT]++;
+	}
+	return NULL;
+}
+
+/* What pagemap tells of a present page's kpage entries. When it says the
+ * page is mapped once (bit 56, see kpage.h), kpagecount is 1; when it
+ * says anonymous (no PM_FILE, not the zero page) and the kernel has no
+ * KSM page nor, at its PFN, anonymous large folio (anon_flags_order(),
+ * check_large_folios(), kpage.h),
+ * kpageflags is KPF_ANON. Those entries are not read. */
+static uint32_t known_from_pagemap(const struct scan *s, uint64_t pme)
+{
+	uint32_t known = 0;
+
+	if (s->count_from_exclusive && (pme & PM_EXCLUSIVE))
+		known |= KNOWN_COUNT;
+	if (s->anon_flags_known && !(pme & PM_FILE) && (pme & PM_PFN_MASK) != s->zero_pfn)
+		known |= KNOWN_FLAGS;
+	return known;
+}
+
+/* Pass 3: every page into its bucket, after the earlier parts' pages. */
+static void *to_buckets(void *arg)
+{
+	struct index_part *p = arg;
+	struct scan *s = p->x->s;
+	/* A shift, not a division by a variable: 30 cycles a page. */
+	int page_shift = __builtin_ctzl(s->page_size);
+	size_t k;
+	int i;
+
+	FOR_PART_PAGES(p, i, k)
+	{
+		const struct page_ent *pg = &s->ps[i].pages[k];
+		size_t at;
+
+		if (pg->uidx == NO_PFN)
+			continue;
+		at = p->in_bucket[pg->uidx >> BUCKET_SHIFT]++;
+		s->recs[at].proc_vpn = (uint64_t)i << REC_VPN_BITS | pg->vaddr >> page_shift;
+		p->x->meta[at] = (pg->uidx & (BUCKET_PFNS - 1)) | known_from_pagemap(s, pg->pme);
+	}
+	return NULL;
+}
+
+/* Pass 4: each of this part's buckets into the groups by PFN (a counting
+ * sort of a copy of the bucket back into its place), the groups' starts,
+ * and the kpage entries known from pagemap (PFN by PFN, in sequence). */
+static void *sort_buckets(void *arg)
+{
+	struct index_part *p = arg;
+	struct index *x = p->x;
+	struct scan *s = x->s;
+	size_t b, e;
+
+	for (b = p->from_bucket; b < p->to_bucket; b++) {
+		size_t first = b << BUCKET_SHIFT, pfns = s->nr_upfn - first,
+		       start = x->bucket_start[b], n = x->bucket_start[b + 1] - start, at = start;
+		uint32_t j;
+
+		if (pfns > BUCKET_PFNS)
+			pfns = BUCKET_PFNS;
+		memcpy(p->copy_recs, s->recs + start, n * sizeof(*s->recs));
+		memcpy(p->copy_meta, x->meta + start, n * sizeof(*x->meta));
+		memset(p->count, 0, pfns * sizeof(*p->count));
+		for (e = 0; e < n; e++)
+			p->count[p->copy_meta[e] & (BUCKET_PFNS - 1)]++;
+		for (j = 0; j < pfns; j++) {
+			uint32_t pages = p->count[j];
+
+			s->rec_start[first + j] = (uint32_t)at;
+			p->count[j] = (uint32_t)at;
+			at += pages;
+		}
+		for (e = 0; e < n; e++) {
+			uint32_t m = p->copy_meta[e], u = m & (BUCKET_PFNS - 1);
+
+			s->recs[p->count[u]++] = p->copy_recs[e];
+			if (m & KNOWN_COUNT)
+				s->kcount[first + u] = 1;
+			if (m & KNOWN_FLAGS)
+				s->kflags[first + u] = KPF_ANON;
+		}
+	}
+	return NULL;
+}
+
+/* Split the tree's pages into n parts of equal size. */
+static void split_pages(struct index *x, struct index_part *parts, int n)
+{
+	struct scan *s = x->s;
+	size_t total = 0, seen = 0, want;
+	int i, t;
+
+	for (i = 0; i < s->tree.nr; i++)
+		total += s->ps[i].gone ? 0 : s->ps[i].nr_pages;
+	i = 0;
+	for (t = 0; t < n; t++) {
+		struct index_part *p = &parts[t];
+
+		p->x = x;
+		p->from_proc = i;
+		p->from_page = t ? parts[t - 1].to_page : 0;
+		want = total * (size_t)(t + 1) / (size_t)n;
+		/* The process holding page number want. */
+		while (i < s->tree.nr - 1 &&
+		       seen + (s->ps[i].gone ? 0 : s->ps[i].nr_pages) <= want) {
+			seen += s->ps[i].gone ? 0 : s->ps[i].nr_pages;
+			i++;
+		}
+		p->to_proc = i;
+		p->to_page = t == n - 1 ? SIZE_MAX : want - seen;
+	}
+}
+
+/* Unique PFNs through a bitmap over [0, max_pfn], each part's bits set
+ * apart and merged: s->upfn ascending, x->rank. */
+static int unique_pfns_bitmap(struct index *x, struct index_part *parts, int n, uint64_t max_pfn)
+{
+	struct scan *s = x->s;
+	size_t w, u = 0;
+	int t;
+
+	x->words = (size_t)(max_pfn / 64) + 1;
+	x->rank = malloc(x->words * sizeof(*x->rank));
+	if (!x->rank)
+		return -1;
+	for (t = 0; t < n; t++)
+		if (!(parts[t].bits = calloc(x->words, sizeof(uint64_t))))
+			return -1;
+	threads_run(set_bits, parts, sizeof(parts[0]), n);
+	for (w = 0; w < x->words; w++) {
+		uint64_t bits = 0;
+
+		for (t = 0; t < n; t++)
+			bits |= parts[t].bits[w];
+		x->rank[w] = (struct rank_word){bits, u};
+		u += bits_set(bits);
+	}
+	s->nr_upfn = u;
+	s->upfn = malloc((u + 1) * sizeof(uint64_t));
+	if (!s->upfn)
+		return -1;
+	for (w = 0, u = 0; w < x->words; w++)
+		for (uint64_t b = x->rank[w].bits; b; b &= b - 1)
+			s->upfn[u++] = w * 64 + (uint64_t)__builtin_ctzll(b);
+	return 0;
+}
+
+/* The same for PFNs too high for a bitmap: sort, deduplicate (and
+ * unique_index() searches). */
+static int unique_pfns_sorted(struct scan *s)
+{
+	size_t k, u = 0, n;
+	int i;
+
+	s->upfn = malloc((s->nr_recs + 1) * sizeof(uint64_t));
 	if (!s->upfn)
 		return -1;
 	for (i = 0; i < s->tree.nr; i++)
@@ -283,18 +319,101 @@ static int unique_pfns_sorted(struct scan *s, size_t n, bool count_from_exclusiv
 		if (k == 0 || s->upfn[k] != s->upfn[n - 1])
 			s->upfn[n++] = s->upfn[k];
 	s->nr_upfn = n;
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
-			struct page_ent *pg = &s->ps[i].pages[k];
-			uint64_t pfn = pg->pme & PM_PFN_MASK;
-			const uint64_t *at;
-
-			if (!(pg->pme & PM_PRESENT))
-				continue;
-			at = bsearch(&pfn, s->upfn, n, sizeof(uint64_t), cmp_u64);
-			number_page(s, pg, (uint32_t)(at - s->upfn), count_from_exclusive);
-		}
 	return 0;
+}
+
+/* Number the pages, then group them by PFN through the buckets. */
+static int group_pages(struct index *x, struct index_part *parts, int n)
+{
+	struct scan *s = x->s;
+	size_t b, at = 0;
+	int t;
+
+	x->nr_buckets = (s->nr_upfn >> BUCKET_SHIFT) + 1;
+	x->bucket_start = malloc((x->nr_buckets + 1) * sizeof(size_t));
+	x->meta = malloc((s->nr_recs + 1) * sizeof(*x->meta));
+	if (!x->bucket_start || !x->meta)
+		return -1;
+	for (t = 0; t < n; t++) {
+		parts[t].in_bucket = calloc(x->nr_buckets, sizeof(size_t));
+		parts[t].count = malloc(BUCKET_PFNS * sizeof(uint32_t));
+		if (!parts[t].in_bucket || !parts[t].count)
+			return -1;
+	}
+	threads_run(number_pages, parts, sizeof(parts[0]), n);
+	/* Bucket by bucket, part after part: where each part's pages go. */
+	for (b = 0; b < x->nr_buckets; b++) {
+		x->bucket_start[b] = at;
+		for (t = 0; t < n; t++) {
+			size_t pages = parts[t].in_bucket[b];
+
+			parts[t].in_bucket[b] = at;
+			at += pages;
+		}
+	}
+	x->bucket_start[x->nr_buckets] = at;
+	threads_run(to_buckets, parts, sizeof(parts[0]), n);
+	/* Runs of buckets holding equal shares of the pages, and room for a
+	 * copy of the largest. */
+	for (t = 0, b = 0; t < n; t++) {
+		size_t largest = 1;
+
+		parts[t].from_bucket = b;
+		while (b < x->nr_buckets &&
+		       (t == n - 1 || x->bucket_start[b + 1] <= at * (size_t)(t + 1) / (size_t)n)) {
+			if (x->bucket_start[b + 1] - x->bucket_start[b] > largest)
+				largest = x->bucket_start[b + 1] - x->bucket_start[b];
+			b++;
+		}
+		parts[t].to_bucket = b;
+		parts[t].copy_recs = malloc(largest * sizeof(*parts[t].copy_recs));
+		parts[t].copy_meta = malloc(largest * sizeof(*parts[t].copy_meta));
+		if (!parts[t].copy_recs || !parts[t].copy_meta)
+			return -1;
+	}
+	threads_run(sort_buckets, parts, sizeof(parts[0]), n);
+	s->rec_start[s->nr_upfn] = (uint32_t)at;
+	return 0;
+}
+
+static int build_index(struct scan *s, uint64_t max_pfn)
+{
+	struct index_part parts[MAX_THREADS] = {{0}};
+	struct index x = {.s = s};
+	int n = threads_for_cpus(), t, ret = -1;
+
+	if ((size_t)n > s->nr_recs / MIN_PART_PAGES + 1)
+		n = (int)(s->nr_recs / MIN_PART_PAGES + 1);
+	split_pages(&x, parts, n);
+	if (max_pfn < PFN_BITMAP_MAX ? unique_pfns_bitmap(&x, parts, n, max_pfn)
+				     : unique_pfns_sorted(s))
+		goto out;
+	ret = group_pages(&x, parts, n);
+out:
+	for (t = 0; t < n; t++) {
+		free(parts[t].bits);
+		free(parts[t].in_bucket);
+		free(parts[t].count);
+		free(parts[t].copy_recs);
+		free(parts[t].copy_meta);
+	}
+	free(x.rank);
+	free(x.meta);
+	free(x.bucket_start);
+	return ret;
+}
+
+/* A scanned VMA whose present pages pagemap may show anonymous while they
+ * are not an anonymous folio: hugetlb, or VM_MIXEDMAP (no struct page). */
+static bool pages_without_struct_page(const struct scan *s)
+{
+	int i, v;
+
+	for (i = 0; i < s->tree.nr; i++)
+		for (v = 0; !s->ps[i].gone && v < s->ps[i].vmas.nr; v++)
+			if (s->ps[i].vmas.v[v].flags & (VMA_HUGETLB | VMA_MIXEDMAP))
+				return true;
+	return false;
 }
 
 int scan_index_pfns(struct scan *s)
@@ -302,7 +421,7 @@ int scan_index_pfns(struct scan *s)
 	uint64_t max_pfn = 0;
 	double start = scan_now(), t0;
 	size_t u;
-	int i;
+	int i, order;
 
 	s->pfn_available = true;
 	s->nr_recs = 0;
@@ -324,23 +443,27 @@ int scan_index_pfns(struct scan *s)
 			max_pfn = ps->max_pfn;
 		s->nr_recs += ps->nr_present;
 	}
-	if (s->nr_recs > UINT32_MAX - 2)
+	if (s->nr_recs > UINT32_MAX - 2 || (unsigned)s->tree.nr > REC_MAX_PROCS)
 		return -1;
 	/* Sized for one PFN per present page, before the PFNs are known: the
-	 * pass that numbers them fills in group sizes and known counts. */
+	 * pass that numbers them fills in known counts. */
 	s->rec_start = calloc(s->nr_recs + 2, sizeof(uint32_t));
+	s->recs = malloc((s->nr_recs + 1) * sizeof(*s->recs));
 	s->kflags = calloc(s->nr_recs + 1, sizeof(uint64_t));
 	s->kcount = calloc(s->nr_recs + 1, sizeof(uint64_t));
-	if (!s->rec_start || !s->kflags || !s->kcount)
+	if (!s->rec_start || !s->recs || !s->kflags || !s->kcount)
 		return -1;
 	s->count_from_exclusive =
 	    !getenv("COWSCAN_KPAGECOUNT_ALL") && exclusive_bit_means_once(s->page_size);
-	if (max_pfn < PFN_BITMAP_MAX ? unique_pfns_bitmap(s, max_pfn, s->count_from_exclusive)
-				     : unique_pfns_sorted(s, s->nr_recs, s->count_from_exclusive))
+	order = s->zero_pfn && !pages_without_struct_page(s) ? anon_flags_order(s->page_size) : -1;
+	s->anon_flags_known = order >= 0;
+	if (build_index(s, max_pfn))
 		return -1;
-	for (u = 1; u <= s->nr_upfn; u++) {
-		s->rec_start[u] += s->rec_start[u - 1];
-		s->timing.counts_from_pagemap += s->kcount[u - 1] != 0;
+	if (s->anon_flags_known && order != NO_ANON_LARGE_FOLIO)
+		check_large_folios(s, order);
+	for (u = 0; u < s->nr_upfn; u++) {
+		s->timing.counts_from_pagemap += s->kcount[u] != 0;
+		s->timing.flags_from_pagemap += s->kflags[u] != 0;
 	}
 	t0 = scan_now();
 	s->timing.pfn_index = t0 - start;

@@ -27,11 +27,6 @@ static bool page_dumped(const unsigned char *state, const struct page_ent *pg)
 	return pg->uidx == NO_PFN || !(state[pg->uidx] & PFN_ZERO_PAGE);
 }
 
-static bool same_exe(const struct proc_id *a, const struct proc_id *b)
-{
-	return a->exe_known && b->exe_known && a->exe_dev == b->exe_dev && a->exe_ino == b->exe_ino;
-}
-
 /* check_cow_vmas(): may the child's VMA v be inherited from pv? */
 static bool cow_vmas_match(const struct vma *v, const struct vma *pv)
 {
@@ -78,24 +73,30 @@ static int shared_anon_bytes(const struct scan *s, unsigned long long *bytes)
 
 	for (i = 0; i < s->tree.nr; i++) {
 		const struct proc_scan *ps = &s->ps[i];
+		int v;
 
-		for (k = 0; !ps->gone && k < ps->nr_pages; k++) {
-			const struct page_ent *pg = &ps->pages[k];
-
-			if (!(ps->vmas.v[pg->vma].flags & VMA_SHARED_ANON) || pg->uidx == NO_PFN)
+		for (v = 0, k = 0; !ps->gone && v < ps->vmas.nr; v++) {
+			if (!(ps->vmas.v[v].flags & VMA_SHARED_ANON))
 				continue;
-			if (n == cap) {
-				uint64_t *np;
+			for (k = proc_first_page(ps, k, v);
+			     k < ps->nr_pages && ps->pages[k].vma == v; k++) {
+				const struct page_ent *pg = &ps->pages[k];
 
-				cap = cap ? cap * 2 : 1024;
-				np = realloc(pfns, cap * sizeof(*np));
-				if (!np) {
-					free(pfns);
-					return -1;
+				if (pg->uidx == NO_PFN)
+					continue;
+				if (n == cap) {
+					uint64_t *np;
+
+					cap = cap ? cap * 2 : 1024;
+					np = realloc(pfns, cap * sizeof(*np));
+					if (!np) {
+						free(pfns);
+						return -1;
+					}
+					pfns = np;
 				}
-				pfns = np;
+				pfns[n++] = pg->pme & PM_PFN_MASK;
 			}
-			pfns[n++] = pg->pme & PM_PFN_MASK;
 		}
 	}
 	if (n)
@@ -126,7 +127,7 @@ static void predict_process(const struct scan *s, int i, struct prediction *pr,
 	const struct proc_id *me = &s->tree.procs[i];
 	int pi = me->parent_index;
 	const struct proc_scan *pps = pi >= 0 && !s->ps[pi].gone ? &s->ps[pi] : NULL;
-	bool exe_ok = pps && same_exe(me, &s->tree.procs[pi]);
+	bool exe_ok = pps && proc_same_exe(me, &s->tree.procs[pi]);
 	struct proc_prediction *pp = &pr->p[i];
 	unsigned long long ps_sz = s->page_size;
 	size_t k, cursor = 0;

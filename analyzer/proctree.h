@@ -25,6 +25,12 @@ struct proc_tree {
 	int nr;
 };
 
+/* CRIU's "same executable" rule: both /proc/PID/exe known and the same file. */
+static inline bool proc_same_exe(const struct proc_id *a, const struct proc_id *b)
+{
+	return a->exe_known && b->exe_known && a->exe_dev == b->exe_dev && a->exe_ino == b->exe_ino;
+}
+
 /* Walk the tree under root. Returns 0, or -1 with an error line when the
  * root itself cannot be read. Descendants that vanish during the walk are
  * skipped with a warning. */

@@ -1,5 +1,7 @@
-/* Scanning a live tree (scan_tree, scan.h): every process's smaps and
- * pagemap, read by one thread per CPU, then the PFN index (pfn_index.c). */
+/* Scanning a live tree (scan_tree, scan.h): every process's VMAs (maps or
+ * smaps, maps_path.h) and pagemap, read by one thread per CPU, then the
+ * PFN index (pfn_index.c) and the smaps figures of processes read without
+ * smaps (page_smaps.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -10,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "maps_path.h"
+#include "page_smaps.h"
 #include "pagemap_read.h"
 #include "scan.h"
 #include "util.h"
@@ -31,9 +35,12 @@ double scan_now(void)
 static int read_pagemap(struct pagemap_reader *r, struct proc_scan *ps, pid_t pid)
 {
 	char path[64];
-	/* smaps' Rss + Swap is the number of pages to expect, save zero-page
-	 * mappings: size the array once instead of growing it. */
-	size_t cap = (ps->rollup.rss + ps->rollup.swap) / r->page_size + 64;
+	/* Rss + Swap (smaps', or the status' bound) is the number of pages to
+	 * expect, save zero-page mappings: size the array once instead of
+	 * growing it. */
+	size_t cap = (ps->smaps_from_pages ? ps->held_bound : ps->rollup.rss + ps->rollup.swap) /
+			 r->page_size +
+		     64;
 	int v, ret = 0;
 
 	ps->what = "pagemap";
@@ -65,23 +72,25 @@ static int read_pagemap(struct pagemap_reader *r, struct proc_scan *ps, pid_t pi
 	return ret;
 }
 
-/* Scheduling: every process is two jobs, its smaps (VMAs, VmFlags, the
- * smaps figures) and then its pagemap, which needs the VMA list. Every
- * smaps job is handed out first, a pagemap job as soon as its smaps is
- * read: with 5 processes on 2 CPUs, whole processes would leave one CPU
- * idle for a fifth of the time; jobs half that size keep both busy. */
+/* Scheduling: every process is two jobs, its VMAs (maps, or smaps with
+ * its figures) and then its pagemap, which needs the VMA list. Every VMA
+ * job is handed out first, a pagemap job as soon as its VMAs are read:
+ * with 5 processes on 2 CPUs, whole processes read through smaps would
+ * leave one CPU idle for a fifth of the time; jobs half that size keep
+ * both busy. */
 struct scan_work {
 	struct scan *s;
+	struct maps_path maps;
 	pthread_mutex_t lock;
 	pthread_cond_t more; /* a pagemap job became ready, or none will */
-	int next_smaps;	     /* next process whose smaps to read */
-	int *ready;	     /* processes whose smaps is read, in that order */
+	int next_vmas;	     /* next process whose VMAs to read */
+	int *ready;	     /* processes whose VMAs are read, in that order */
 	int nr_ready, next_pagemap;
-	int smaps_running;
+	int vmas_running;
 	bool failed;
 };
 
-enum job { JOB_NONE, JOB_SMAPS, JOB_PAGEMAP };
+enum job { JOB_NONE, JOB_VMAS, JOB_PAGEMAP };
 
 /* The next job and its process (called with w->lock held). */
 static enum job next_job(struct scan_work *w, int *i)
@@ -89,16 +98,16 @@ static enum job next_job(struct scan_work *w, int *i)
 	for (;;) {
 		if (w->failed)
 			return JOB_NONE;
-		if (w->next_smaps < w->s->tree.nr) {
-			*i = w->next_smaps++;
-			w->smaps_running++;
-			return JOB_SMAPS;
+		if (w->next_vmas < w->s->tree.nr) {
+			*i = w->next_vmas++;
+			w->vmas_running++;
+			return JOB_VMAS;
 		}
 		if (w->next_pagemap < w->nr_ready) {
 			*i = w->ready[w->next_pagemap++];
 			return JOB_PAGEMAP;
 		}
-		if (!w->smaps_running)
+		if (!w->vmas_running)
 			return JOB_NONE;
 		pthread_cond_wait(&w->more, &w->lock);
 	}
@@ -115,7 +124,58 @@ static int read_smaps(struct proc_scan *ps, pid_t pid)
 		ps->err = errno;
 		ret = errno_means_gone(errno) ? 1 : -1;
 	}
-	ps->t_smaps = scan_now() - t0;
+	ps->t_vmas += scan_now() - t0;
+	return ret;
+}
+
+/* Process i's VMAs: from maps when every VmFlags cowscan needs is known
+ * without smaps, else from smaps. Returns 0, 1 if it is gone, -1 on error. */
+static int read_vmas(struct maps_path *m, struct proc_scan *ps, pid_t pid)
+{
+	double t0 = scan_now();
+	int known;
+
+	if (!m->usable)
+		return read_smaps(ps, pid);
+	ps->what = "maps";
+	known = maps_path_read_vmas(m, pid, &ps->vmas, &ps->held_bound);
+	ps->t_vmas += scan_now() - t0;
+	if (known < 0) {
+		ps->err = errno;
+		return errno_means_gone(errno) ? 1 : -1;
+	}
+	ps->smaps_from_pages = known;
+	return known ? 0 : read_smaps(ps, pid);
+}
+
+/* Process i's pagemap; read through smaps after all, and the pagemap
+ * again, when a VMA read from maps may be MAP_DROPPABLE. Returns 0, 1 if
+ * it is gone, -1 on error. */
+static int read_pages(struct maps_path *m, struct pagemap_reader *r, const struct proc_tree *t,
+		      int i, struct proc_scan *ps)
+{
+	const struct proc_id *me = &t->procs[i];
+	pid_t pid = me->pid;
+	bool counts_vmas = me->parent_index >= 0 && proc_same_exe(me, &t->procs[me->parent_index]);
+	double t0 = scan_now();
+	int ret = read_pagemap(r, ps, pid);
+
+	ps->t_pagemap += scan_now() - t0;
+	if (ret || !ps->smaps_from_pages || maps_path_not_droppable(m, ps, counts_vmas))
+		return ret;
+	ps->smaps_from_pages = false;
+	vmas_free(&ps->vmas);
+	free(ps->pages);
+	ps->pages = NULL;
+	ps->nr_pages = ps->nr_swapped = ps->nr_present = 0;
+	ps->max_pfn = 0;
+	ps->pfn_zero = false;
+	ret = read_smaps(ps, pid);
+	if (!ret) {
+		t0 = scan_now();
+		ret = read_pagemap(r, ps, pid);
+		ps->t_pagemap += scan_now() - t0;
+	}
 	return ret;
 }
 
@@ -131,27 +191,25 @@ static void *scan_worker(void *arg)
 	while ((job = next_job(w, &i)) != JOB_NONE) {
 		struct proc_scan *ps = &w->s->ps[i];
 		pid_t pid = w->s->tree.procs[i].pid;
-		double t0 = scan_now();
 		int ret;
 
 		pthread_mutex_unlock(&w->lock);
-		if (job == JOB_SMAPS) {
-			ret = read_smaps(ps, pid);
+		if (job == JOB_VMAS) {
+			ret = read_vmas(&w->maps, ps, pid);
 		} else if (!have_reader) {
 			ps->what = "pagemap";
 			ps->err = ENOMEM;
 			ret = -1;
 		} else {
-			ret = read_pagemap(&r, ps, pid);
-			ps->t_pagemap = scan_now() - t0;
+			ret = read_pages(&w->maps, &r, &w->s->tree, i, ps);
 		}
 		pthread_mutex_lock(&w->lock);
 		if (ret > 0)
 			ps->gone = true;
 		if (ret < 0)
 			w->failed = true;
-		if (job == JOB_SMAPS) {
-			w->smaps_running--;
+		if (job == JOB_VMAS) {
+			w->vmas_running--;
 			if (!ret)
 				w->ready[w->nr_ready++] = i;
 			pthread_cond_broadcast(&w->more);
@@ -182,6 +240,7 @@ static int scan_processes(struct scan *s)
 		err_line("out of memory");
 		return -1;
 	}
+	maps_path_init(&w.maps, s->page_size);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.more, NULL);
 	if (nth > 2 * s->tree.nr)
@@ -194,14 +253,17 @@ static int scan_processes(struct scan *s)
 		pthread_join(th[t], NULL);
 	pthread_cond_destroy(&w.more);
 	pthread_mutex_destroy(&w.lock);
+	s->zero_pfn = w.maps.zero_pfn;
+	maps_path_free(&w.maps);
 	free(w.ready);
 	/* Report in tree order, from this thread only. */
 	for (i = 0; i < s->tree.nr; i++) {
 		struct proc_scan *ps = &s->ps[i];
 		pid_t pid = s->tree.procs[i].pid;
 
-		s->timing.smaps += ps->t_smaps;
+		s->timing.vmas += ps->t_vmas;
 		s->timing.pagemap += ps->t_pagemap;
+		s->timing.procs_without_smaps += ps->smaps_from_pages && !ps->gone;
 		if (ps->gone) {
 			warn_line("process %d exited during the scan (%s); skipped", pid, ps->what);
 		} else if (ps->err) {
@@ -263,6 +325,12 @@ int scan_tree(pid_t root, struct scan *s)
 		err_line("out of memory indexing PFNs");
 		return -1;
 	}
+	if (!s->pfn_available && page_smaps_read(s))
+		return -1;
+	if (s->tree.procs[0].pid == root && s->ps[0].gone) {
+		err_line("process %d: exited during the scan", root);
+		return -1;
+	}
 	return 0;
 }
 
@@ -276,6 +344,7 @@ void scan_free(struct scan *s)
 	}
 	free(s->ps);
 	free(s->rec_start);
+	free(s->recs);
 	free(s->upfn);
 	free(s->kflags);
 	free(s->kcount);

@@ -4,55 +4,6 @@
 #include "pair_matrix.h"
 #include "tree_stats.h"
 
-/* One present page of one process, in the groups by PFN that per_pfn()
- * walks. The process index and the virtual page number share 8 bytes, so
- * that a PFN's records are read in sequence instead of each page_ent at
- * random. */
-struct pfn_rec {
-	uint64_t proc_vpn; /* process index << REC_VPN_BITS | vaddr / page size */
-};
-
-#define REC_VPN_BITS  44 /* 5-level paging: 56-bit addresses */
-#define REC_MAX_PROCS (1U << (64 - REC_VPN_BITS))
-
-static inline uint32_t rec_proc(struct pfn_rec r)
-{
-	return (uint32_t)(r.proc_vpn >> REC_VPN_BITS);
-}
-
-static inline unsigned long rec_vpn(struct pfn_rec r)
-{
-	return (unsigned long)(r.proc_vpn & ((1ULL << REC_VPN_BITS) - 1));
-}
-
-/* Every present page, grouped by unique PFN: s->rec_start[u] is where
- * upfn[u]'s group starts. Pages are visited in tree order, so each group
- * is in tree order, a process's own pages adjacent. */
-static struct pfn_rec *group_by_pfn(const struct scan *s)
-{
-	struct pfn_rec *recs = malloc((s->nr_recs + 1) * sizeof(*recs));
-	uint32_t *next = malloc((s->nr_upfn + 1) * sizeof(*next));
-	size_t k;
-	int i;
-
-	if (!recs || !next || (unsigned)s->tree.nr > REC_MAX_PROCS) {
-		free(recs);
-		free(next);
-		return NULL;
-	}
-	memcpy(next, s->rec_start, (s->nr_upfn + 1) * sizeof(*next));
-	for (i = 0; i < s->tree.nr; i++)
-		for (k = 0; !s->ps[i].gone && k < s->ps[i].nr_pages; k++) {
-			const struct page_ent *pg = &s->ps[i].pages[k];
-
-			if (pg->uidx != NO_PFN)
-				recs[next[pg->uidx]++] = (struct pfn_rec){
-				    (uint64_t)i << REC_VPN_BITS | pg->vaddr / s->page_size};
-		}
-	free(next);
-	return recs;
-}
-
 /* Swapped pages have no PFN: counted per process, not deduplicated. */
 static void per_process_swap(const struct scan *s, struct tree_stats *t)
 {
@@ -188,14 +139,13 @@ static int sharing(const struct scan *s, struct tree_stats *t)
 	int *procs = malloc((size_t)n * sizeof(*procs));
 	unsigned long *addrs = malloc((size_t)n * sizeof(*addrs));
 	bool *gone = malloc((size_t)n * sizeof(*gone));
-	struct pfn_rec *recs = group_by_pfn(s);
 	struct pair_matrix pm;
 
-	if (procs && addrs && gone && recs) {
+	if (procs && addrs && gone) {
 		for (i = 0; i < n; i++)
 			gone[i] = s->ps[i].gone;
 		if (!pair_matrix_init(&pm, n, gone)) {
-			per_pfn(s, recs, t, &pm, procs, addrs);
+			per_pfn(s, s->recs, t, &pm, procs, addrs);
 			pair_matrix_bytes(&pm, s->page_size, t->matrix);
 			pair_matrix_free(&pm);
 			for (i = 0; i < n; i++)
@@ -206,7 +156,6 @@ static int sharing(const struct scan *s, struct tree_stats *t)
 	free(procs);
 	free(addrs);
 	free(gone);
-	free(recs);
 	return ret;
 }
 

@@ -16,7 +16,7 @@ static const struct {
 	unsigned int flag;
 } vm_flag_names[] = {
     {"gd", VMA_GROWSDOWN}, {"ht", VMA_HUGETLB},	  {"pf", VMA_PFNMAP},
-    {"io", VMA_PFNMAP},	   {"dp", VMA_DROPPABLE},
+    {"io", VMA_PFNMAP},	   {"dp", VMA_DROPPABLE}, {"mm", VMA_MIXEDMAP},
 };
 
 static void classify(struct vma *v)
@@ -144,9 +144,7 @@ static void parse_field(struct vma *cur, struct smaps_totals *tot, const char *l
 	}
 }
 
-/* A header line, "start-end perms offset maj:min inode [name]", into v
- * (zeroed first). Returns false for any other line. */
-static bool parse_header(const char *line, struct vma *v)
+bool vma_parse_header(const char *line, struct vma *v)
 {
 	char *p;
 
@@ -216,7 +214,7 @@ int vmas_read(pid_t pid, struct vma_list *out, struct smaps_totals *tot)
 			}
 			out->v = nv;
 		}
-		if (parse_header(line, &out->v[out->nr]))
+		if (vma_parse_header(line, &out->v[out->nr]))
 			cur = &out->v[out->nr++];
 	}
 	if (ferror(f)) {

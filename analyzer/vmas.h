@@ -1,10 +1,10 @@
 /* A process's VMAs as the kernel reports them in /proc/PID/smaps, with the
  * attributes CRIU's dump and restore rules look at, and the process totals.
  *
- * Why smaps and not /proc/PID/maps: the VmFlags CRIU's rules need (gd, ht,
- * pf/io, dp) appear only in smaps (CRIU itself parses smaps for them), and
- * the smaps_* figures of `cowscan tree` need one smaps walk anyway, so the
- * VMAs and the totals come from that single walk. */
+ * The VmFlags CRIU's rules need (gd, ht, pf/io, dp) appear only in smaps
+ * (CRIU itself parses smaps for them), so the VMAs and the totals come
+ * from that single walk; `cowscan tree` reads /proc/PID/maps instead where
+ * it can know those flags otherwise (maps_path.h). */
 #ifndef COWSCAN_VMAS_H
 #define COWSCAN_VMAS_H
 
@@ -12,16 +12,17 @@
 #include <sys/types.h>
 
 enum vma_flag {
-	VMA_PRIVATE = 1 << 0,	 /* 'p' in the permissions */
-	VMA_ANON = 1 << 1,	 /* no backing file (CRIU's MAP_ANONYMOUS) */
-	VMA_KERNEL = 1 << 2,	 /* [vvar], [vvar_vclock], [vsyscall]: kernel data */
-	VMA_VDSO = 1 << 3,	 /* [vdso]: dumped whole by CRIU */
-	VMA_GROWSDOWN = 1 << 4,	 /* VmFlags gd */
-	VMA_HUGETLB = 1 << 5,	 /* VmFlags ht */
-	VMA_PFNMAP = 1 << 6,	 /* VmFlags pf or io: no struct pages behind */
-	VMA_READABLE = 1 << 7,	 /* 'r' in the permissions */
-	VMA_DROPPABLE = 1 << 8,	 /* VmFlags dp (MAP_DROPPABLE), skipped by CRIU */
-	VMA_SHARED_ANON = 1 << 9 /* shared anonymous (/dev/zero, SysV shm) */
+	VMA_PRIVATE = 1 << 0,	  /* 'p' in the permissions */
+	VMA_ANON = 1 << 1,	  /* no backing file (CRIU's MAP_ANONYMOUS) */
+	VMA_KERNEL = 1 << 2,	  /* [vvar], [vvar_vclock], [vsyscall]: kernel data */
+	VMA_VDSO = 1 << 3,	  /* [vdso]: dumped whole by CRIU */
+	VMA_GROWSDOWN = 1 << 4,	  /* VmFlags gd */
+	VMA_HUGETLB = 1 << 5,	  /* VmFlags ht */
+	VMA_PFNMAP = 1 << 6,	  /* VmFlags pf or io: no struct pages behind */
+	VMA_READABLE = 1 << 7,	  /* 'r' in the permissions */
+	VMA_DROPPABLE = 1 << 8,	  /* VmFlags dp (MAP_DROPPABLE), skipped by CRIU */
+	VMA_SHARED_ANON = 1 << 9, /* shared anonymous (/dev/zero, SysV shm) */
+	VMA_MIXEDMAP = 1 << 10	  /* VmFlags mm: pages may have no struct page */
 };
 
 struct vma {
@@ -51,6 +52,10 @@ struct vma_list {
  * with errno set (ENOENT/ESRCH when the process is gone). */
 int vmas_read(pid_t pid, struct vma_list *out, struct smaps_totals *tot);
 void vmas_free(struct vma_list *l);
+/* A header line of smaps or a line of maps, "start-end perms offset
+ * maj:min inode [name]", into v (zeroed first, then classified by its
+ * permissions and name). Returns false for any other line. */
+bool vma_parse_header(const char *line, struct vma *v);
 /* Parse /proc/PID/smaps_rollup (bytes). Same return convention. */
 int smaps_rollup_read(pid_t pid, struct smaps_totals *out);
 
