@@ -220,18 +220,10 @@ int maps_path_read_vmas(struct maps_path *m, pid_t pid, struct vma_list *out,
 
 		if (nl)
 			*nl = '\0';
-		if (out->nr == cap) {
-			struct vma *nv;
-
-			cap = cap ? cap * 2 : 64;
-			nv = realloc(out->v, (size_t)cap * sizeof(*nv));
-			if (!nv) {
-				fclose(f);
-				vmas_free(out);
-				errno = ENOMEM;
-				return -1;
-			}
-			out->v = nv;
+		if (vmas_reserve(out, &cap)) {
+			fclose(f);
+			vmas_free(out);
+			return -1;
 		}
 		if (vma_parse_header(line, &out->v[out->nr]))
 			out->nr++;

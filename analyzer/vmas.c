@@ -201,18 +201,10 @@ int vmas_read(pid_t pid, struct vma_list *out, struct smaps_totals *tot)
 			parse_field(cur, tot, line);
 			continue;
 		}
-		if (out->nr == cap) {
-			struct vma *nv;
-
-			cap = cap ? cap * 2 : 64;
-			nv = realloc(out->v, (size_t)cap * sizeof(*nv));
-			if (!nv) {
-				fclose(f);
-				vmas_free(out);
-				errno = ENOMEM;
-				return -1;
-			}
-			out->v = nv;
+		if (vmas_reserve(out, &cap)) {
+			fclose(f);
+			vmas_free(out);
+			return -1;
 		}
 		if (vma_parse_header(line, &out->v[out->nr]))
 			cur = &out->v[out->nr++];
@@ -231,6 +223,23 @@ int vmas_read(pid_t pid, struct vma_list *out, struct smaps_totals *tot)
 		errno = ESRCH;
 		return -1;
 	}
+	return 0;
+}
+
+int vmas_reserve(struct vma_list *l, int *cap)
+{
+	int grown = *cap ? *cap * 2 : 64;
+	struct vma *nv;
+
+	if (l->nr < *cap)
+		return 0;
+	nv = realloc(l->v, (size_t)grown * sizeof(*nv));
+	if (!nv) {
+		errno = ENOMEM;
+		return -1;
+	}
+	*cap = grown;
+	l->v = nv;
 	return 0;
 }
 

@@ -51,6 +51,9 @@ struct vma_list {
  * be below smaps_rollup's by the per-VMA rounding to kB). Returns 0, -1
  * with errno set (ENOENT/ESRCH when the process is gone). */
 int vmas_read(pid_t pid, struct vma_list *out, struct smaps_totals *tot);
+/* Room for one more VMA in @l, whose array holds *@cap (grown by doubling).
+ * Returns 0, or -1 with errno ENOMEM (@l as it was). */
+int vmas_reserve(struct vma_list *l, int *cap);
 void vmas_free(struct vma_list *l);
 /* A header line of smaps or a line of maps, "start-end perms offset
  * maj:min inode [name]", into v (zeroed first, then classified by its
