@@ -28,6 +28,21 @@ static int cmp_preorder(const void *a, const void *b)
 	return x->depth - y->depth;
 }
 
+/* Insertion sort: glibc's qsort() may malloc(), and the root must not
+ * write to heap pages it shares with its children (root_arena.c). */
+static void sort_preorder(struct record *procs, long nr)
+{
+	long i, j;
+
+	for (i = 1; i < nr; i++) {
+		struct record r = procs[i];
+
+		for (j = i; j > 0 && cmp_preorder(&procs[j - 1], &r) > 0; j--)
+			procs[j] = procs[j - 1];
+		procs[j] = r;
+	}
+}
+
 static json_t *hex(uint64_t v)
 {
 	char buf[32];
@@ -93,7 +108,7 @@ char *ready_line(const struct node *root, struct record *procs, long nr, const c
 	char *s;
 	long i;
 
-	qsort(procs, nr, sizeof(*procs), cmp_preorder);
+	sort_preorder(procs, nr);
 	json_object_set_new(o, "ready", json_true());
 	json_object_set_new(o, "tool", json_string("cowtree"));
 	json_object_set_new(o, "scenario", json_string(p->scenario));

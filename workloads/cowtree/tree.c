@@ -28,6 +28,7 @@
 
 #include "layout.h"
 #include "node.h"
+#include "root_arena.h"
 #include "ready.h"
 #include "record.h"
 #include "region.h"
@@ -280,9 +281,13 @@ int tree_run(const struct params *p, void (*report_ready)(const char *line, void
 	int fds[2];
 	char *line;
 
-	c.procs = calloc(c.cap, sizeof(*c.procs));
-	c.born = calloc(c.cap, sizeof(int));
-	c.ready = calloc(c.cap, sizeof(int));
+	if (root_arena_init(err, sizeof(err))) {
+		report_error(err, arg);
+		return 1;
+	}
+	c.procs = root_arena_calloc(c.cap, sizeof(*c.procs));
+	c.born = root_arena_calloc(c.cap, sizeof(int));
+	c.ready = root_arena_calloc(c.cap, sizeof(int));
 	if (!c.procs || !c.born || !c.ready || pipe(fds) < 0) {
 		report_error("out of memory setting up the collector", arg);
 		return 1;
@@ -333,7 +338,7 @@ int tree_run(const struct params *p, void (*report_ready)(const char *line, void
 		goto fail_collect;
 	}
 	report_ready(line, arg);
-	free(line);
+	root_arena_free(line);
 	for (;;)
 		pause();
 
