@@ -55,20 +55,20 @@ void pagemap_reader_free(struct pagemap_reader *r)
 	r->regions = NULL;
 }
 
-static int grow_pages(struct proc_scan *ps, size_t *cap)
+static int grow_pages(struct page_sink *out)
 {
-	size_t ncap = *cap ? *cap * 2 : 4096;
-	struct page_ent *np = realloc(ps->pages, ncap * sizeof(*np));
+	size_t ncap = out->cap ? out->cap * 2 : 4096;
+	struct page_ent *np = realloc(out->pages, ncap * sizeof(*np));
 
 	if (!np)
 		return -1;
-	ps->pages = np;
-	*cap = ncap;
+	out->pages = np;
+	out->cap = ncap;
 	return 0;
 }
 
 int pagemap_read_range(struct pagemap_reader *r, unsigned long start, unsigned long end,
-		       int32_t vma, struct proc_scan *ps, size_t *cap)
+		       int32_t vma, struct page_sink *out)
 {
 	unsigned long addr = start, ps_sz = r->page_size;
 
@@ -80,7 +80,7 @@ int pagemap_read_range(struct pagemap_reader *r, unsigned long start, unsigned l
 			want = PAGEMAP_BATCH;
 		got = pread(r->fd, r->buf, want * 8, (off_t)(addr / ps_sz * 8));
 		if (got <= 0) {
-			ps->err = got == 0 ? ESRCH : errno;
+			out->err = got == 0 ? ESRCH : errno;
 			return -1;
 		}
 		want = (size_t)got / 8;
@@ -89,20 +89,20 @@ int pagemap_read_range(struct pagemap_reader *r, unsigned long start, unsigned l
 
 			if (!(pme & (PM_PRESENT | PM_SWAP)))
 				continue;
-			if (ps->nr_pages == *cap && grow_pages(ps, cap)) {
-				ps->err = ENOMEM;
+			if (out->nr == out->cap && grow_pages(out)) {
+				out->err = ENOMEM;
 				return -1;
 			}
-			ps->pages[ps->nr_pages++] = (struct page_ent){addr, pme, NO_PFN, vma};
+			out->pages[out->nr++] = (struct page_ent){addr, pme, NO_PFN, vma};
 			if (!(pme & PM_PRESENT)) {
-				ps->nr_swapped++;
+				out->nr_swapped++;
 				continue;
 			}
 			/* What the PFN index sizes itself by (pfn_index.c). */
-			ps->nr_present++;
-			ps->pfn_zero |= pfn == 0;
-			if (pfn > ps->max_pfn)
-				ps->max_pfn = pfn;
+			out->nr_present++;
+			out->pfn_zero |= pfn == 0;
+			if (pfn > out->max_pfn)
+				out->max_pfn = pfn;
 		}
 	}
 	return 0;
@@ -121,10 +121,10 @@ static bool vma_sparse(const struct pagemap_reader *r, const struct vma *v,
 }
 
 /* List the ranges of [start, end) holding present or swapped entries and
- * read those. Returns 0, -1 with ps->err, or 1 when the kernel has no
+ * read those. Returns 0, -1 with out->err, or 1 when the kernel has no
  * PAGEMAP_SCAN (nothing was read). */
 static int read_listed(struct pagemap_reader *r, unsigned long start, unsigned long end,
-		       int32_t vma, struct proc_scan *ps, size_t *cap)
+		       int32_t vma, struct page_sink *out)
 {
 	unsigned long walk = start;
 
@@ -145,12 +145,11 @@ static int read_listed(struct pagemap_reader *r, unsigned long start, unsigned l
 				atomic_store(&scan_unsupported, true);
 				return 1;
 			}
-			ps->err = errno;
+			out->err = errno;
 			return -1;
 		}
 		for (k = 0; k < n; k++)
-			if (pagemap_read_range(r, r->regions[k].start, r->regions[k].end, vma, ps,
-					       cap))
+			if (pagemap_read_range(r, r->regions[k].start, r->regions[k].end, vma, out))
 				return -1;
 		/* A full vector stops the walk early, at walk_end. */
 		if (n < SCAN_REGIONS || arg.walk_end <= walk)
@@ -161,15 +160,26 @@ static int read_listed(struct pagemap_reader *r, unsigned long start, unsigned l
 }
 
 int pagemap_read_vma(struct pagemap_reader *r, const struct vma *v, int32_t idx,
-		     struct proc_scan *ps, size_t *cap)
+		     unsigned long start, unsigned long end, const struct proc_scan *ps,
+		     struct page_sink *out)
 {
 	if (r->use_scan && !atomic_load(&scan_unsupported) && vma_sparse(r, v, ps)) {
-		int ret = read_listed(r, v->start, v->end, idx, ps, cap);
+		int ret = read_listed(r, start, end, idx, out);
 
 		if (ret <= 0) {
 			r->scanned_vmas += ret == 0;
 			return ret;
 		}
 	}
-	return pagemap_read_range(r, v->start, v->end, idx, ps, cap);
+	return pagemap_read_range(r, start, end, idx, out);
+}
+
+void page_sink_store(const struct page_sink *out, struct proc_scan *ps)
+{
+	ps->pages = out->pages;
+	ps->nr_pages = out->nr;
+	ps->nr_swapped = out->nr_swapped;
+	ps->nr_present = out->nr_present;
+	ps->max_pfn = out->max_pfn;
+	ps->pfn_zero = out->pfn_zero;
 }

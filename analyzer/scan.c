@@ -41,17 +41,18 @@ static int read_pagemap(struct pagemap_reader *r, struct proc_scan *ps, pid_t pi
 	size_t cap = (ps->smaps_from_pages ? ps->held_bound : ps->rollup.rss + ps->rollup.swap) /
 			 r->page_size +
 		     64;
+	struct page_sink out = {.pages = malloc(cap * sizeof(*out.pages)), .cap = cap};
 	int v, ret = 0;
 
 	ps->what = "pagemap";
-	ps->pages = malloc(cap * sizeof(*ps->pages));
-	if (!ps->pages) {
+	if (!out.pages) {
 		ps->err = ENOMEM;
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0) {
+		free(out.pages);
 		ps->err = errno;
 		return errno_means_gone(errno) ? 1 : -1;
 	}
@@ -59,11 +60,14 @@ static int read_pagemap(struct pagemap_reader *r, struct proc_scan *ps, pid_t pi
 		const struct vma *vma = &ps->vmas.v[v];
 
 		if (!(vma->flags & (VMA_KERNEL | VMA_PFNMAP)) &&
-		    pagemap_read_vma(r, vma, v, ps, &cap))
+		    pagemap_read_vma(r, vma, v, vma->start, vma->end, ps, &out)) {
+			ps->err = out.err;
 			ret = errno_means_gone(ps->err) ? 1 : -1;
+		}
 	}
 	close(r->fd);
 	r->fd = -1;
+	page_sink_store(&out, ps);
 	/* An exited process reads as an empty pagemap; check it still exists. */
 	if (!ret && kill(pid, 0) && errno == ESRCH) {
 		ps->err = ESRCH;
