@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -55,15 +56,25 @@ void pagemap_reader_free(struct pagemap_reader *r)
 	r->regions = NULL;
 }
 
+/* Room for one more page in out: a full array doubles; a full window
+ * moves to an array of its own, twice its size. */
 static int grow_pages(struct page_sink *out)
 {
 	size_t ncap = out->cap ? out->cap * 2 : 4096;
-	struct page_ent *np = realloc(out->pages, ncap * sizeof(*np));
+	struct page_ent *np;
 
+	if (out->borrowed) {
+		np = malloc(ncap * sizeof(*np));
+		if (np && out->nr)
+			memcpy(np, out->pages, out->nr * sizeof(*np));
+	} else {
+		np = realloc(out->pages, ncap * sizeof(*np));
+	}
 	if (!np)
 		return -1;
 	out->pages = np;
 	out->cap = ncap;
+	out->borrowed = false;
 	return 0;
 }
 
@@ -110,14 +121,38 @@ int pagemap_read_range(struct pagemap_reader *r, unsigned long start, unsigned l
 
 /* What v holds: smaps' Rss + Swap, or for a process scanned without
  * smaps the whole process's (a bound: a VMA far larger is sparse). */
+static unsigned long long vma_held_pages(const struct pagemap_reader *r, const struct vma *v,
+					 const struct proc_scan *ps)
+{
+	return (ps->smaps_from_pages ? ps->held_bound : v->smaps_rss + v->smaps_swap) /
+	       r->page_size;
+}
+
+/* Few pages held for its size (SPARSE_MIN_PAGES, SPARSE_RATIO)? */
 static bool vma_sparse(const struct pagemap_reader *r, const struct vma *v,
 		       const struct proc_scan *ps)
 {
 	unsigned long pages = (v->end - v->start) / r->page_size;
-	unsigned long long held =
-	    (ps->smaps_from_pages ? ps->held_bound : v->smaps_rss + v->smaps_swap) / r->page_size;
 
-	return pages >= SPARSE_MIN_PAGES && held * SPARSE_RATIO < pages;
+	return pages >= SPARSE_MIN_PAGES && vma_held_pages(r, v, ps) * SPARSE_RATIO < pages;
+}
+
+/* Will v be listed by PAGEMAP_SCAN before it is read? */
+static bool vma_listed(const struct pagemap_reader *r, const struct vma *v,
+		       const struct proc_scan *ps)
+{
+	return r->use_scan && !atomic_load(&scan_unsupported) && vma_sparse(r, v, ps);
+}
+
+unsigned long pagemap_vma_cost(const struct pagemap_reader *r, const struct vma *v,
+			       const struct proc_scan *ps)
+{
+	unsigned long pages = (v->end - v->start) / r->page_size;
+
+	if (!vma_listed(r, v, ps))
+		return pages;
+	/* Sparse: held * SPARSE_RATIO < pages, so this is below pages. */
+	return (unsigned long)vma_held_pages(r, v, ps) + pages / 512;
 }
 
 /* List the ranges of [start, end) holding present or swapped entries and
@@ -163,11 +198,12 @@ int pagemap_read_vma(struct pagemap_reader *r, const struct vma *v, int32_t idx,
 		     unsigned long start, unsigned long end, const struct proc_scan *ps,
 		     struct page_sink *out)
 {
-	if (r->use_scan && !atomic_load(&scan_unsupported) && vma_sparse(r, v, ps)) {
+	if (vma_listed(r, v, ps)) {
 		int ret = read_listed(r, start, end, idx, out);
 
 		if (ret <= 0) {
-			r->scanned_vmas += ret == 0;
+			/* A VMA split among jobs counts once, in its first. */
+			r->scanned_vmas += ret == 0 && start == v->start;
 			return ret;
 		}
 	}
