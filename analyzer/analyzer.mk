@@ -2,7 +2,7 @@
 # image). The image reader is built from analyzer/image.mk (its own owner),
 # which appends its objects to COWSCAN_IMAGE_OBJS.
 
-COWSCAN_SRCS := cowscan.c cli.c util.c threads.c proctree.c vmas.c maps_path.c scan.c page_smaps.c pagemap_read.c pfn_index.c kpage.c pair_matrix.c tree_stats.c predict.c tree_cmd.c tree_output.c \
+COWSCAN_SRCS := cowscan.c cli.c util.c threads.c proctree.c vmas.c maps_path.c scan.c page_smaps.c pagemap_read.c pagemap_slices.c pfn_index.c kpage.c pair_matrix.c tree_stats.c predict.c tree_cmd.c tree_output.c \
 	hash.c rseq.c memread.c snapshot.c snapshot_cmd.c compare_cmd.c pages_cmd.c
 COWSCAN_IMAGE_OBJS :=
 COWSCAN_IMAGE_ASAN_OBJS :=

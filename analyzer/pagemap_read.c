@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -55,20 +56,30 @@ void pagemap_reader_free(struct pagemap_reader *r)
 	r->regions = NULL;
 }
 
-static int grow_pages(struct proc_scan *ps, size_t *cap)
+/* Room for one more page in out: a full array doubles; a full window
+ * moves to an array of its own, twice its size. */
+static int grow_pages(struct page_sink *out)
 {
-	size_t ncap = *cap ? *cap * 2 : 4096;
-	struct page_ent *np = realloc(ps->pages, ncap * sizeof(*np));
+	size_t ncap = out->cap ? out->cap * 2 : 4096;
+	struct page_ent *np;
 
+	if (out->borrowed) {
+		np = malloc(ncap * sizeof(*np));
+		if (np && out->nr)
+			memcpy(np, out->pages, out->nr * sizeof(*np));
+	} else {
+		np = realloc(out->pages, ncap * sizeof(*np));
+	}
 	if (!np)
 		return -1;
-	ps->pages = np;
-	*cap = ncap;
+	out->pages = np;
+	out->cap = ncap;
+	out->borrowed = false;
 	return 0;
 }
 
 int pagemap_read_range(struct pagemap_reader *r, unsigned long start, unsigned long end,
-		       int32_t vma, struct proc_scan *ps, size_t *cap)
+		       int32_t vma, struct page_sink *out)
 {
 	unsigned long addr = start, ps_sz = r->page_size;
 
@@ -80,7 +91,7 @@ int pagemap_read_range(struct pagemap_reader *r, unsigned long start, unsigned l
 			want = PAGEMAP_BATCH;
 		got = pread(r->fd, r->buf, want * 8, (off_t)(addr / ps_sz * 8));
 		if (got <= 0) {
-			ps->err = got == 0 ? ESRCH : errno;
+			out->err = got == 0 ? ESRCH : errno;
 			return -1;
 		}
 		want = (size_t)got / 8;
@@ -89,20 +100,20 @@ int pagemap_read_range(struct pagemap_reader *r, unsigned long start, unsigned l
 
 			if (!(pme & (PM_PRESENT | PM_SWAP)))
 				continue;
-			if (ps->nr_pages == *cap && grow_pages(ps, cap)) {
-				ps->err = ENOMEM;
+			if (out->nr == out->cap && grow_pages(out)) {
+				out->err = ENOMEM;
 				return -1;
 			}
-			ps->pages[ps->nr_pages++] = (struct page_ent){addr, pme, NO_PFN, vma};
+			out->pages[out->nr++] = (struct page_ent){addr, pme, NO_PFN, vma};
 			if (!(pme & PM_PRESENT)) {
-				ps->nr_swapped++;
+				out->nr_swapped++;
 				continue;
 			}
 			/* What the PFN index sizes itself by (pfn_index.c). */
-			ps->nr_present++;
-			ps->pfn_zero |= pfn == 0;
-			if (pfn > ps->max_pfn)
-				ps->max_pfn = pfn;
+			out->nr_present++;
+			out->pfn_zero |= pfn == 0;
+			if (pfn > out->max_pfn)
+				out->max_pfn = pfn;
 		}
 	}
 	return 0;
@@ -110,21 +121,45 @@ int pagemap_read_range(struct pagemap_reader *r, unsigned long start, unsigned l
 
 /* What v holds: smaps' Rss + Swap, or for a process scanned without
  * smaps the whole process's (a bound: a VMA far larger is sparse). */
+static unsigned long long vma_held_pages(const struct pagemap_reader *r, const struct vma *v,
+					 const struct proc_scan *ps)
+{
+	return (ps->smaps_from_pages ? ps->held_bound : v->smaps_rss + v->smaps_swap) /
+	       r->page_size;
+}
+
+/* Few pages held for its size (SPARSE_MIN_PAGES, SPARSE_RATIO)? */
 static bool vma_sparse(const struct pagemap_reader *r, const struct vma *v,
 		       const struct proc_scan *ps)
 {
 	unsigned long pages = (v->end - v->start) / r->page_size;
-	unsigned long long held =
-	    (ps->smaps_from_pages ? ps->held_bound : v->smaps_rss + v->smaps_swap) / r->page_size;
 
-	return pages >= SPARSE_MIN_PAGES && held * SPARSE_RATIO < pages;
+	return pages >= SPARSE_MIN_PAGES && vma_held_pages(r, v, ps) * SPARSE_RATIO < pages;
+}
+
+/* Will v be listed by PAGEMAP_SCAN before it is read? */
+static bool vma_listed(const struct pagemap_reader *r, const struct vma *v,
+		       const struct proc_scan *ps)
+{
+	return r->use_scan && !atomic_load(&scan_unsupported) && vma_sparse(r, v, ps);
+}
+
+unsigned long pagemap_vma_cost(const struct pagemap_reader *r, const struct vma *v,
+			       const struct proc_scan *ps)
+{
+	unsigned long pages = (v->end - v->start) / r->page_size;
+
+	if (!vma_listed(r, v, ps))
+		return pages;
+	/* Sparse: held * SPARSE_RATIO < pages, so this is below pages. */
+	return (unsigned long)vma_held_pages(r, v, ps) + pages / 512;
 }
 
 /* List the ranges of [start, end) holding present or swapped entries and
- * read those. Returns 0, -1 with ps->err, or 1 when the kernel has no
+ * read those. Returns 0, -1 with out->err, or 1 when the kernel has no
  * PAGEMAP_SCAN (nothing was read). */
 static int read_listed(struct pagemap_reader *r, unsigned long start, unsigned long end,
-		       int32_t vma, struct proc_scan *ps, size_t *cap)
+		       int32_t vma, struct page_sink *out)
 {
 	unsigned long walk = start;
 
@@ -145,12 +180,11 @@ static int read_listed(struct pagemap_reader *r, unsigned long start, unsigned l
 				atomic_store(&scan_unsupported, true);
 				return 1;
 			}
-			ps->err = errno;
+			out->err = errno;
 			return -1;
 		}
 		for (k = 0; k < n; k++)
-			if (pagemap_read_range(r, r->regions[k].start, r->regions[k].end, vma, ps,
-					       cap))
+			if (pagemap_read_range(r, r->regions[k].start, r->regions[k].end, vma, out))
 				return -1;
 		/* A full vector stops the walk early, at walk_end. */
 		if (n < SCAN_REGIONS || arg.walk_end <= walk)
@@ -161,15 +195,27 @@ static int read_listed(struct pagemap_reader *r, unsigned long start, unsigned l
 }
 
 int pagemap_read_vma(struct pagemap_reader *r, const struct vma *v, int32_t idx,
-		     struct proc_scan *ps, size_t *cap)
+		     unsigned long start, unsigned long end, const struct proc_scan *ps,
+		     struct page_sink *out)
 {
-	if (r->use_scan && !atomic_load(&scan_unsupported) && vma_sparse(r, v, ps)) {
-		int ret = read_listed(r, v->start, v->end, idx, ps, cap);
+	if (vma_listed(r, v, ps)) {
+		int ret = read_listed(r, start, end, idx, out);
 
 		if (ret <= 0) {
-			r->scanned_vmas += ret == 0;
+			/* A VMA split among jobs counts once, in its first. */
+			r->scanned_vmas += ret == 0 && start == v->start;
 			return ret;
 		}
 	}
-	return pagemap_read_range(r, v->start, v->end, idx, ps, cap);
+	return pagemap_read_range(r, start, end, idx, out);
+}
+
+void page_sink_store(const struct page_sink *out, struct proc_scan *ps)
+{
+	ps->pages = out->pages;
+	ps->nr_pages = out->nr;
+	ps->nr_swapped = out->nr_swapped;
+	ps->nr_present = out->nr_present;
+	ps->max_pfn = out->max_pfn;
+	ps->pfn_zero = out->pfn_zero;
 }

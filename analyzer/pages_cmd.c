@@ -145,7 +145,7 @@ static int read_target(struct pages_run *r, int i, struct pagemap_reader *rd)
 	struct proc_scan *ps = &r->s.ps[i];
 	struct target *t = &r->t[i];
 	pid_t pid = r->s.tree.procs[i].pid;
-	size_t cap = 0;
+	struct page_sink out = {0};
 	char path[64];
 	int v, ret = 0;
 
@@ -164,7 +164,7 @@ static int read_target(struct pages_run *r, int i, struct pagemap_reader *rd)
 	}
 	if (r->ranges) {
 		t->c.pages = (t->end - t->start) / r->s.page_size;
-		ret = pagemap_read_range(rd, t->start, t->end, -1, ps, &cap);
+		ret = pagemap_read_range(rd, t->start, t->end, -1, &out);
 	}
 	for (v = 0; !r->ranges && !ret && v < ps->vmas.nr; v++) {
 		const struct vma *m = &ps->vmas.v[v];
@@ -172,12 +172,13 @@ static int read_target(struct pages_run *r, int i, struct pagemap_reader *rd)
 		if (!vma_counted(m))
 			continue;
 		t->c.pages += (m->end - m->start) / r->s.page_size;
-		ret = pagemap_read_vma(rd, m, v, ps, &cap);
+		ret = pagemap_read_vma(rd, m, v, m->start, m->end, ps, &out);
 	}
 	close(rd->fd);
 	rd->fd = -1;
+	page_sink_store(&out, ps);
 	if (ret) {
-		errno = ps->err;
+		errno = ps->err = out.err;
 		err_errno("pages: %s", path);
 	}
 	return ret;

@@ -15,6 +15,7 @@
 #include "maps_path.h"
 #include "page_smaps.h"
 #include "pagemap_read.h"
+#include "pagemap_slices.h"
 #include "scan.h"
 #include "util.h"
 
@@ -29,71 +30,107 @@ double scan_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Read the pagemap entries of every VMA with struct pages behind it and
- * keep the present or swapped ones. Returns 0, 1 if the process is gone,
- * -1 on error (ps->err set). */
-static int read_pagemap(struct pagemap_reader *r, struct proc_scan *ps, pid_t pid)
+/* A process's pagemap is cut into jobs of about this many entries read
+ * (pagemap_slices.h): at about 0.2 us an entry, 3 ms of work, so that 5
+ * processes of 1 GiB make 85 jobs that 2 to 8 threads share evenly while
+ * what each job costs besides (opening /proc/PID/pagemap, its place in the
+ * queue) stays below a percent. A process of 64 MiB or less stays one job
+ * (200 processes of 16 MiB: 200 jobs, as before).
+ * COWSCAN_PAGEMAP_JOB_PAGES=N sets it, 0 for one job per process (the
+ * tests compare both). */
+#define PAGEMAP_JOB_PAGES 16384
+
+/* Read slice k of process pid's pagemap, through r (NULL: no buffers). */
+static void read_slice(struct pagemap_reader *r, struct pagemap_slices *sl, int k,
+		       const struct proc_scan *ps, pid_t pid)
 {
+	struct pagemap_slice *s = &sl->s[k];
+	double t0 = scan_now();
 	char path[64];
-	/* Rss + Swap (smaps', or the status' bound) is the number of pages to
-	 * expect, save zero-page mappings: size the array once instead of
-	 * growing it. */
-	size_t cap = (ps->smaps_from_pages ? ps->held_bound : ps->rollup.rss + ps->rollup.swap) /
-			 r->page_size +
-		     64;
-	int v, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	if (!r) {
+		s->out.err = ENOMEM;
+		s->ret = -1;
+	} else if ((r->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		s->out.err = errno;
+		s->ret = -1;
+	} else {
+		pagemap_slice_read(sl, k, r, ps);
+		close(r->fd);
+		r->fd = -1;
+	}
+	s->seconds = scan_now() - t0;
+}
+
+/* Once every slice is read: the process's pages, in ps. Returns 0, 1 if
+ * the process is gone, -1 on error (ps->err set). */
+static int join_pagemap(struct pagemap_slices *sl, struct proc_scan *ps, pid_t pid)
+{
+	int k;
 
 	ps->what = "pagemap";
-	ps->pages = malloc(cap * sizeof(*ps->pages));
-	if (!ps->pages) {
+	for (k = 0; k < sl->nr; k++)
+		ps->t_pagemap += sl->s[k].seconds;
+	if (pagemap_slices_join(sl, ps))
+		return errno_means_gone(ps->err) ? 1 : -1;
+	/* An exited process reads as an empty pagemap; check it still exists. */
+	if (kill(pid, 0) && errno == ESRCH) {
+		ps->err = ESRCH;
+		return 1;
+	}
+	return 0;
+}
+
+/* Read the pagemap entries of every VMA with struct pages behind it and
+ * keep the present or swapped ones, as one job. Returns 0, 1 if the
+ * process is gone, -1 on error (ps->err set). */
+static int read_pagemap(struct pagemap_reader *r, struct proc_scan *ps, pid_t pid)
+{
+	struct pagemap_slices sl;
+
+	if (pagemap_slices_plan(&sl, r, ps, 0)) {
+		ps->what = "pagemap";
 		ps->err = ENOMEM;
 		return -1;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	r->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (r->fd < 0) {
-		ps->err = errno;
-		return errno_means_gone(errno) ? 1 : -1;
-	}
-	for (v = 0; v < ps->vmas.nr && !ret; v++) {
-		const struct vma *vma = &ps->vmas.v[v];
-
-		if (!(vma->flags & (VMA_KERNEL | VMA_PFNMAP)) &&
-		    pagemap_read_vma(r, vma, v, ps, &cap))
-			ret = errno_means_gone(ps->err) ? 1 : -1;
-	}
-	close(r->fd);
-	r->fd = -1;
-	/* An exited process reads as an empty pagemap; check it still exists. */
-	if (!ret && kill(pid, 0) && errno == ESRCH) {
-		ps->err = ESRCH;
-		ret = 1;
-	}
-	return ret;
+	read_slice(r, &sl, 0, ps, pid);
+	return join_pagemap(&sl, ps, pid);
 }
 
-/* Scheduling: every process is two jobs, its VMAs (maps, or smaps with
- * its figures) and then its pagemap, which needs the VMA list. Every VMA
- * job is handed out first, a pagemap job as soon as its VMAs are read:
+/* Scheduling: every process is a VMA job (maps, or smaps with its
+ * figures) and then its pagemap jobs, which need the VMA list: slices of
+ * about PAGEMAP_JOB_PAGES entries. Every VMA job is handed out first, a
+ * process's pagemap jobs, in address order, as soon as its VMAs are read:
  * with 5 processes on 2 CPUs, whole processes read through smaps would
- * leave one CPU idle for a fifth of the time; jobs half that size keep
- * both busy. */
+ * leave one CPU idle for a fifth of the time, and so would whole pagemaps.
+ * The thread that reads a process's last slice joins the slices. */
+struct proc_pagemap {
+	struct pagemap_slices sl;
+	int next;  /* next slice to hand out */
+	int left;  /* slices not read yet */
+	bool stop; /* a slice failed: the rest are handed out to read nothing */
+};
+
 struct scan_work {
 	struct scan *s;
 	struct maps_path maps;
+	unsigned long job_pages; /* PAGEMAP_JOB_PAGES, or the tests' */
 	pthread_mutex_t lock;
 	pthread_cond_t more; /* a pagemap job became ready, or none will */
 	int next_vmas;	     /* next process whose VMAs to read */
 	int *ready;	     /* processes whose VMAs are read, in that order */
 	int nr_ready, next_pagemap;
+	struct proc_pagemap *pm; /* per process */
 	int vmas_running;
 	bool failed;
 };
 
 enum job { JOB_NONE, JOB_VMAS, JOB_PAGEMAP };
 
-/* The next job and its process (called with w->lock held). */
-static enum job next_job(struct scan_work *w, int *i)
+/* The next job, its process and for a pagemap job its slice, and whether
+ * to skip it (called with w->lock held). */
+static enum job next_job(struct scan_work *w, int *i, int *k, bool *skip)
 {
 	for (;;) {
 		if (w->failed)
@@ -104,7 +141,13 @@ static enum job next_job(struct scan_work *w, int *i)
 			return JOB_VMAS;
 		}
 		if (w->next_pagemap < w->nr_ready) {
-			*i = w->ready[w->next_pagemap++];
+			struct proc_pagemap *pm = &w->pm[w->ready[w->next_pagemap]];
+
+			*i = w->ready[w->next_pagemap];
+			*k = pm->next++;
+			*skip = pm->stop;
+			if (pm->next == pm->sl.nr)
+				w->next_pagemap++;
 			return JOB_PAGEMAP;
 		}
 		if (!w->vmas_running)
@@ -148,17 +191,18 @@ static int read_vmas(struct maps_path *m, struct proc_scan *ps, pid_t pid)
 	return known ? 0 : read_smaps(ps, pid);
 }
 
-/* Process i's pagemap; read through smaps after all, and the pagemap
- * again, when a VMA read from maps may be MAP_DROPPABLE. Returns 0, 1 if
- * it is gone, -1 on error. */
-static int read_pages(struct maps_path *m, struct pagemap_reader *r, const struct proc_tree *t,
-		      int i, struct proc_scan *ps)
+/* Once process i's slices are read: its pages; read through smaps after
+ * all, and the pagemap again (with r, NULL when this thread has no
+ * buffers), when a VMA read from maps may be MAP_DROPPABLE. Returns 0, 1
+ * if it is gone, -1 on error. */
+static int finish_pages(struct maps_path *m, struct pagemap_reader *r, const struct proc_tree *t,
+			int i, struct pagemap_slices *sl, struct proc_scan *ps)
 {
 	const struct proc_id *me = &t->procs[i];
 	pid_t pid = me->pid;
 	bool counts_vmas = me->parent_index >= 0 && proc_same_exe(me, &t->procs[me->parent_index]);
 	double t0 = scan_now();
-	int ret = read_pagemap(r, ps, pid);
+	int ret = join_pagemap(sl, ps, pid);
 
 	ps->t_pagemap += scan_now() - t0;
 	if (ret || !ps->smaps_from_pages || maps_path_not_droppable(m, ps, counts_vmas))
@@ -171,12 +215,12 @@ static int read_pages(struct maps_path *m, struct pagemap_reader *r, const struc
 	ps->max_pfn = 0;
 	ps->pfn_zero = false;
 	ret = read_smaps(ps, pid);
-	if (!ret) {
-		t0 = scan_now();
-		ret = read_pagemap(r, ps, pid);
-		ps->t_pagemap += scan_now() - t0;
+	if (!ret && !r) {
+		ps->what = "pagemap";
+		ps->err = ENOMEM;
+		ret = -1;
 	}
-	return ret;
+	return ret ? ret : read_pagemap(r, ps, pid);
 }
 
 static void *scan_worker(void *arg)
@@ -185,33 +229,51 @@ static void *scan_worker(void *arg)
 	struct pagemap_reader r;
 	bool have_reader = !pagemap_reader_init(&r, w->s->page_size);
 	enum job job;
-	int i;
+	bool skip = false;
+	int i, k = 0;
 
 	pthread_mutex_lock(&w->lock);
-	while ((job = next_job(w, &i)) != JOB_NONE) {
+	while ((job = next_job(w, &i, &k, &skip)) != JOB_NONE) {
 		struct proc_scan *ps = &w->s->ps[i];
+		struct proc_pagemap *pm = &w->pm[i];
 		pid_t pid = w->s->tree.procs[i].pid;
-		int ret;
+		int ret = 0;
 
 		pthread_mutex_unlock(&w->lock);
 		if (job == JOB_VMAS) {
 			ret = read_vmas(&w->maps, ps, pid);
-		} else if (!have_reader) {
-			ps->what = "pagemap";
-			ps->err = ENOMEM;
-			ret = -1;
-		} else {
-			ret = read_pages(&w->maps, &r, &w->s->tree, i, ps);
+			/* The plan needs only r's page size and switches,
+			 * set even when its buffers are missing. */
+			if (!ret && pagemap_slices_plan(&pm->sl, &r, ps, w->job_pages)) {
+				ps->what = "pagemap";
+				ps->err = ENOMEM;
+				ret = -1;
+			}
+		} else if (!skip) {
+			read_slice(have_reader ? &r : NULL, &pm->sl, k, ps, pid);
 		}
 		pthread_mutex_lock(&w->lock);
+		if (job == JOB_PAGEMAP) {
+			pm->stop |= pm->sl.s[k].ret != 0;
+			if (--pm->left)
+				continue;
+			/* The process's last slice: join them. */
+			pthread_mutex_unlock(&w->lock);
+			ret = finish_pages(&w->maps, have_reader ? &r : NULL, &w->s->tree, i,
+					   &pm->sl, ps);
+			pthread_mutex_lock(&w->lock);
+		}
 		if (ret > 0)
 			ps->gone = true;
 		if (ret < 0)
 			w->failed = true;
 		if (job == JOB_VMAS) {
 			w->vmas_running--;
-			if (!ret)
+			if (!ret) {
+				pm->left = pm->sl.nr;
 				w->ready[w->nr_ready++] = i;
+				w->s->timing.pagemap_jobs += (size_t)pm->sl.nr;
+			}
 			pthread_cond_broadcast(&w->more);
 		}
 	}
@@ -225,6 +287,20 @@ static void *scan_worker(void *arg)
 	return NULL;
 }
 
+/* PAGEMAP_JOB_PAGES, or COWSCAN_PAGEMAP_JOB_PAGES (analyzer/README.md). */
+static unsigned long job_pages_setting(void)
+{
+	const char *env = getenv("COWSCAN_PAGEMAP_JOB_PAGES");
+	char *end;
+	unsigned long n;
+
+	if (!env || !*env)
+		return PAGEMAP_JOB_PAGES;
+	errno = 0;
+	n = strtoul(env, &end, 10);
+	return errno || *end || env[0] == '-' ? PAGEMAP_JOB_PAGES : n;
+}
+
 /* Scan every process, on one thread per CPU: the kernel's page walks of
  * different processes run in parallel. */
 static int scan_processes(struct scan *s)
@@ -236,10 +312,14 @@ static int scan_processes(struct scan *s)
 	int i;
 
 	w.ready = malloc((size_t)s->tree.nr * sizeof(*w.ready));
-	if (!w.ready) {
+	w.pm = calloc((size_t)s->tree.nr, sizeof(*w.pm));
+	if (!w.ready || !w.pm) {
+		free(w.ready);
+		free(w.pm);
 		err_line("out of memory");
 		return -1;
 	}
+	w.job_pages = job_pages_setting();
 	maps_path_init(&w.maps, s->page_size);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.more, NULL);
@@ -256,6 +336,10 @@ static int scan_processes(struct scan *s)
 	s->zero_pfn = w.maps.zero_pfn;
 	maps_path_free(&w.maps);
 	free(w.ready);
+	/* Slices left unjoined when the scan stopped at an error. */
+	for (i = 0; i < s->tree.nr; i++)
+		pagemap_slices_free(&w.pm[i].sl);
+	free(w.pm);
 	/* Report in tree order, from this thread only. */
 	for (i = 0; i < s->tree.nr; i++) {
 		struct proc_scan *ps = &s->ps[i];

@@ -92,6 +92,7 @@ struct scan {
 	 * threads). */
 	struct {
 		double discover, procs_wall, vmas, pagemap, pfn_index, kpage;
+		size_t pagemap_jobs;	    /* slices the pagemaps were read in */
 		size_t pagemap_scan_vmas;   /* sparse VMAs listed by PAGEMAP_SCAN first */
 		size_t counts_from_pagemap; /* PFNs whose kpagecount was not read */
 		size_t flags_from_pagemap;  /* PFNs whose kpageflags entry was not read */

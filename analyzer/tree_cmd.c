@@ -26,7 +26,8 @@ static void print_timing(const struct scan *s, double t0, double t_scan, double 
 		"processes %.1f (maps or smaps %.1f + "
 		"pagemap %.1f summed over threads), pfn index %.1f, kpageflags+kpagecount %.1f, "
 		"stats+predict %.1f, output %.1f; "
-		"%zu unique PFNs, %zu pages, %zu sparse VMAs listed by PAGEMAP_SCAN, "
+		"%zu unique PFNs, %zu pages, %zu pagemap jobs, %zu sparse VMAs listed by "
+		"PAGEMAP_SCAN, "
 		"%zu kpagecounts known from pagemap, %zu kpageflags known from pagemap, "
 		"%zu processes scanned without smaps (of %d)\n",
 		(t_end - t0) * 1e3,
@@ -35,7 +36,7 @@ static void print_timing(const struct scan *s, double t0, double t_scan, double 
 		s->timing.discover * 1e3, s->timing.procs_wall * 1e3, s->timing.vmas * 1e3,
 		s->timing.pagemap * 1e3, s->timing.pfn_index * 1e3, s->timing.kpage * 1e3,
 		(t_stats - t_scan) * 1e3, (t_end - t_stats) * 1e3, s->nr_upfn, s->nr_recs,
-		s->timing.pagemap_scan_vmas, s->timing.counts_from_pagemap,
+		s->timing.pagemap_jobs, s->timing.pagemap_scan_vmas, s->timing.counts_from_pagemap,
 		s->timing.flags_from_pagemap, s->timing.procs_without_smaps, s->tree.nr);
 }
 

@@ -20,7 +20,12 @@
 #   - the pair matrix, added through complements for PFNs most processes
 #     map: equal to an independent count of every pair's common PFNs (sets
 #     of PFNs from pagemap, python) on a two-level tree, where region pages
-#     are mapped by all 13 processes and rewritten ones by 4.
+#     are mapped by all 13 processes and rewritten ones by 4;
+#   - a process's pagemap read in range jobs (COWSCAN_PAGEMAP_JOB_PAGES=64:
+#     many a process, VMAs cut inside) against one job a process (=0): on
+#     the untouched tree (sparse VMAs cut), the zero-page tree (slices
+#     overflowing their windows: zero pages are not in VmRSS) and the
+#     two-level tree.
 # Figures compared: every one but those that move with file pages other
 # processes map (pss_bytes, uss_bytes, baseline_restore_inflation, and
 # smaps_pss_bytes but that of anonymous VMAs: a python starting elsewhere
@@ -69,10 +74,35 @@ same_figures() {
 	fi
 }
 
+# same_split NAME ROOT: the tree read in pagemap jobs of 64 entries
+# (COWSCAN_PAGEMAP_JOB_PAGES=64) gives the figures of one job a process (=0),
+# and the jobs are split (COWSCAN_TIMING=1 counts them).
+same_split() {
+	local name=$1 root=$2 nprocs n_one n_split
+	COWSCAN_PAGEMAP_JOB_PAGES=0 COWSCAN_TIMING=1 "$COWSCAN" tree "$root" --json --vmas \
+		>"$T/$name.whole.json" 2>"$T/$name.whole.err" ||
+		{ fail "$name: cowscan tree runs, one pagemap job a process" "$(tail -n 1 "$T/$name.whole.err")"; return; }
+	COWSCAN_PAGEMAP_JOB_PAGES=64 COWSCAN_TIMING=1 "$COWSCAN" tree "$root" --json --vmas \
+		>"$T/$name.split.json" 2>"$T/$name.split.err" ||
+		{ fail "$name: cowscan tree runs, pagemap jobs of 64 entries" "$(tail -n 1 "$T/$name.split.err")"; return; }
+	nprocs=$(jq '.procs | length' "$T/$name.whole.json")
+	n_one=$(timing_count "$T/$name.whole.err" "pagemap jobs")
+	n_split=$(timing_count "$T/$name.split.err" "pagemap jobs")
+	check "$name: $n_one pagemap jobs for $nprocs processes unsplit, $n_split in jobs of 64 entries" \
+		[ "${n_one:-0}" = "$nprocs" -a "${n_split:-0}" -gt $((4 * nprocs)) ]
+	if diff <(stable "$T/$name.whole.json") <(stable "$T/$name.split.json") >"$T/$name.split.diff"; then
+		pass "$name: same figures from pagemap jobs of 64 entries as from one job a process"
+	else
+		fail "$name: same figures from pagemap jobs of 64 entries as from one job a process" \
+			"$(head -n 4 "$T/$name.split.diff" | tr '\n' ' ')"
+	fi
+}
+
 # --- PAGEMAP_SCAN: untouched memory, then the zero page ----------------------
 untouched_tree "$T" || { fail "untouched tree starts" "$(cat "$T/root.err")"; exit 1; }
 same_figures "untouched tree" COWSCAN_NO_PAGEMAP_SCAN "$UT_ROOT" "sparse VMAs listed"
 same_figures "untouched tree" COWSCAN_SMAPS_ALL "$UT_ROOT" "processes scanned without smaps"
+same_split "untouched tree" "$UT_ROOT"
 kill_tracked
 
 # Only where the kernel maps a zero page (THP use_zero_page=0 with THP
@@ -81,6 +111,7 @@ r=$T/zero.ready
 if start_tree "$r" --size 16M --fanout 2 --child-write 0.1 --zero 0.9 2>"$T/zero.err"; then
 	echo "# zero-page tree: kernel $(uname -r) maps the zero pages $(jq -c .kernel_zero_pages "$r")"
 	same_figures "zero-page tree" COWSCAN_NO_PAGEMAP_SCAN "$(jq .root "$r")" "sparse VMAs listed"
+	same_split "zero-page tree" "$(jq .root "$r")"
 	check "zero-page tree: the zero page is counted" \
 		jqe '.totals.zero_page_bytes >= 0.8 * 16 * 1048576' "$T/zero-page tree.fast.json"
 	kill_tracked
@@ -98,6 +129,7 @@ start_tree "$r" --size 8M --depth 2 --fanout 3 --child-write 0.3 ||
 root=$(jq .root "$r")
 same_figures "two-level tree" COWSCAN_KPAGECOUNT_ALL "$root" "kpagecounts known"
 same_figures "two-level tree" COWSCAN_SMAPS_ALL "$root" "processes scanned without smaps"
+same_split "two-level tree" "$root"
 # KSM pages anywhere on the machine make cowscan read every kpageflags
 # entry: nothing to compare then. Anonymous THPs do not (their PFNs are
 # checked): the thp scenario's tree, started below, holds some.
