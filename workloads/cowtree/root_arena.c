@@ -22,36 +22,44 @@
 
 #include "root_arena.h"
 
-/* Virtual size; only what is used becomes memory (a 256-process ready
- * line takes well under 1 MiB). */
-#define ARENA_SIZE (64UL << 20)
+/*
+ * Sized for the tree: a collector record (under 1 KiB) and its JSON (about
+ * 2 KiB with jansson's objects) per process, 4 KiB to spare each, and 1 MiB
+ * for the rest. A larger mapping would be dumped and cored for nothing
+ * (criu-coredump writes a task's whole VMAs).
+ */
+#define ARENA_BASE     (1UL << 20)
+#define ARENA_PER_PROC (8UL << 10)
 
 static char *arena;
-static size_t used;
+static size_t used, arena_size;
 
 static void *arena_malloc(size_t size)
 {
 	size_t at = (used + 15) & ~(size_t)15;
 
-	if (!arena || size > ARENA_SIZE - at)
+	if (!arena || at > arena_size || size > arena_size - at)
 		return NULL;
 	used = at + size;
 	return arena + at;
 }
 
-int root_arena_init(char *err, size_t errlen)
+int root_arena_init(long procs, char *err, size_t errlen)
 {
-	arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE,
+	arena_size = ARENA_BASE + (size_t)procs * ARENA_PER_PROC;
+	arena = mmap(NULL, arena_size, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (arena == MAP_FAILED) {
-		snprintf(err, errlen, "root arena: mmap of %lu bytes: %s", ARENA_SIZE,
+		snprintf(err, errlen, "root arena: mmap of %zu bytes: %s", arena_size,
 			 strerror(errno));
 		arena = NULL;
 		return -1;
 	}
-	if (madvise(arena, ARENA_SIZE, MADV_DONTFORK)) {
-		snprintf(err, errlen, "root arena: madvise(MADV_DONTFORK): %s", strerror(errno));
-		munmap(arena, ARENA_SIZE);
+	/* not inherited; and no huge page for a few KiB with THP "always" */
+	if (madvise(arena, arena_size, MADV_DONTFORK) ||
+	    (madvise(arena, arena_size, MADV_NOHUGEPAGE) && errno != EINVAL)) {
+		snprintf(err, errlen, "root arena: madvise: %s", strerror(errno));
+		munmap(arena, arena_size);
 		arena = NULL;
 		return -1;
 	}

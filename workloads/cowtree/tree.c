@@ -281,7 +281,7 @@ int tree_run(const struct params *p, void (*report_ready)(const char *line, void
 	int fds[2];
 	char *line;
 
-	if (root_arena_init(err, sizeof(err))) {
+	if (root_arena_init(c.cap, err, sizeof(err))) {
 		report_error(err, arg);
 		return 1;
 	}
