@@ -7,6 +7,7 @@
 #include "layout.h"
 #include "params.h"
 #include "ready.h"
+#include "root_arena.h"
 #include "zeropage.h"
 
 static const char *role_of(const struct record *r)
@@ -28,19 +29,36 @@ static int cmp_preorder(const void *a, const void *b)
 	return x->depth - y->depth;
 }
 
-/* Insertion sort: glibc's qsort() may malloc(), and the root must not
- * write to heap pages it shares with its children (root_arena.c). */
-static void sort_preorder(struct record *procs, long nr)
+/* The records' indices in pre-order, by a merge sort whose arrays come
+ * from the root's arena: glibc's qsort() may malloc(), and the root must
+ * not write to heap pages it shares with its children (root_arena.c).
+ * NULL when the arena is used up. */
+static long *preorder(const struct record *procs, long nr)
 {
-	long i, j;
+	long *a = root_arena_calloc(nr ? (size_t)nr : 1, sizeof(*a));
+	long *b = root_arena_calloc(nr ? (size_t)nr : 1, sizeof(*b));
+	long *t, w, i;
 
-	for (i = 1; i < nr; i++) {
-		struct record r = procs[i];
+	if (!a || !b)
+		return NULL;
+	for (i = 0; i < nr; i++)
+		a[i] = i;
+	for (w = 1; w < nr; w *= 2) {
+		for (i = 0; i < nr; i += 2 * w) {
+			long x = i, mid = i + w < nr ? i + w : nr, y = mid;
+			long hi = i + 2 * w < nr ? i + 2 * w : nr, o = i;
 
-		for (j = i; j > 0 && cmp_preorder(&procs[j - 1], &r) > 0; j--)
-			procs[j] = procs[j - 1];
-		procs[j] = r;
+			while (x < mid || y < hi)
+				b[o++] = y >= hi || (x < mid &&
+						     cmp_preorder(&procs[a[x]], &procs[a[y]]) <= 0)
+					     ? a[x++]
+					     : a[y++];
+		}
+		t = a;
+		a = b;
+		b = t;
 	}
+	return a;
 }
 
 static json_t *hex(uint64_t v)
@@ -101,18 +119,20 @@ static json_t *proc_json(const struct record *r, long index)
 	return e;
 }
 
-char *ready_line(const struct node *root, struct record *procs, long nr, const char *file)
+char *ready_line(const struct node *root, const struct record *procs, long nr, const char *file)
 {
 	const struct params *p = root->p;
 	json_t *o = json_object(), *arr = json_array();
+	long *order = preorder(procs, nr);
 	char *s;
 	long i;
 
-	sort_preorder(procs, nr);
+	if (!order)
+		return NULL;
 	json_object_set_new(o, "ready", json_true());
 	json_object_set_new(o, "tool", json_string("cowtree"));
 	json_object_set_new(o, "scenario", json_string(p->scenario));
-	json_object_set_new(o, "root", json_integer(procs[0].pid));
+	json_object_set_new(o, "root", json_integer(procs[order[0]].pid));
 	json_object_set_new(o, "page_size", json_integer(root->page_size));
 	/* the parameters as before "params" held them all: kept for readers */
 	json_object_set_new(o, "region_size", json_integer(p->size));
@@ -132,7 +152,7 @@ char *ready_line(const struct node *root, struct record *procs, long nr, const c
 	json_object_set_new(o, "backing_file", *file ? json_string(file) : json_null());
 	json_object_set_new(o, "threads", threads_json(root));
 	for (i = 0; i < nr; i++)
-		json_array_append_new(arr, proc_json(&procs[i], i));
+		json_array_append_new(arr, proc_json(&procs[order[i]], i));
 	json_object_set_new(o, "procs", arr);
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);

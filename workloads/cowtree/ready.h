@@ -6,8 +6,9 @@
 #include "record.h"
 
 /* The line for the tree whose root is @root (its threads, zero pages) and
- * whose processes sent @procs (sorted here into pre-order); file is the
- * backing file's path or "". Returns a malloc'd string, NULL on failure. */
-char *ready_line(const struct node *root, struct record *procs, long nr, const char *file);
+ * whose processes sent @procs (listed in pre-order; @procs is left as it
+ * is); file is the backing file's path or "". Returns a string from
+ * jansson's allocator, the root's arena (root_arena.c), NULL on failure. */
+char *ready_line(const struct node *root, const struct record *procs, long nr, const char *file);
 
 #endif
