@@ -21,8 +21,25 @@ if [ -z "$run" ] || [ ! -f "$run/run.json" ]; then
 	fail "the gate runs the quick matrix" "rc=$rc: $(tail -n 3 "$tmp/gate.err")"
 	exit 0
 fi
-"$th" check --sections gate "$run" >"$tmp/thr.out" 2>"$tmp/thr.err"
-check "the gate's thresholds are met with the dedup build" test $? = 0
+"$th" check --sections gate --verdict "$tmp/thr.json" "$run" >"$tmp/thr.out" 2>"$tmp/thr.err"
+thr=$?
+# The [gate] thresholds are judged as bench/gate judges them without
+# --no-confirm: a miss of wall-time rules alone (no-sharing's dump
+# overhead, 5% on a 2-CPU VM) is measured once more, those cases in a run
+# of their own, and counts only if it misses there too; any other miss
+# counts at once.
+if [ "$thr" = 1 ] && jq -e 'map(select(.met | not)) | length > 0 and all(.wall_time and .why == null)' \
+	"$tmp/thr.json" >/dev/null; then
+	names=$(jq -r 'map(select(.met | not) | .name) | unique | join(",")' "$tmp/thr.json")
+	cases=$(jq -r 'map(select(.met | not) | .case) | unique | join(",")' "$tmp/thr.json")
+	echo "# [gate] wall-time rules missed ($names on $cases): measured once more"
+	sed 's/^/#    /' "$tmp/thr.err"
+	"$root/bench/run" --matrix quick --variants baseline,dedup --no-plots --out "$tmp/confirm" \
+		--scenarios "$cases" >"$tmp/confirm.log" 2>&1
+	"$th" check --sections gate --only "$names" "$tmp/confirm" >"$tmp/thr.out" 2>"$tmp/thr.err"
+	thr=$?
+fi
+check "the gate's thresholds are met with the dedup build" test "$thr" = 0
 [ -s "$tmp/thr.err" ] && sed 's/^/    /' "$tmp/thr.err"
 missed=$(grep -c '^gate: MISSED' "$tmp/gate.err")
 check "the gate exits 1 exactly when a rule is missed ($missed missed, exit $rc)" \
