@@ -70,6 +70,11 @@ check "every repeat decoded CRIU's stats of dump and restore" \
 check "run.json records machine, kernel, page size, both CRIU builds and the patch-series hash" \
 	jq -e '.machine.kernel and .machine.cpus and .machine.page_size and (.criu.variants | length == 2) and
 		(.criu.variants | all(.binary_sha256 | length == 64)) and (.criu.patch_series | has("sha256"))' "$j"
+# scripts/build-criu gives each build a RUNDIR on tmpfs: the commands bench
+# times load the kerndat cache instead of probing the kernel each time.
+check "run.json records that both builds loaded their own kerndat cache" \
+	jq -e '[.criu.variants[].kdat_cache] | (map(type == "string" and endswith("/criu.kdat")) | all) and
+		(unique | length == 2)' "$j"
 check "every scenario case records the catalogue's expectation for both builds" \
 	jq -e '[.cases[] | select(.kind == "scenario") | .expect.baseline.restore, .expect.dedup.restore |
 		IN("shared", "copy")] | all' "$j"
