@@ -46,4 +46,58 @@ for s in sibling cousins; do
 	fi
 	kill_tracked
 done
+
+# Two readers (issue 13): a task shares the reads into its ghosts with a
+# helper, a child of it that shares its memory, and reads itself whatever
+# the helper did not finish. Three restores of one cousins image: as it is;
+# with one reader (CRIU_FAULT=141); with a helper that stops after half of
+# its reads (CRIU_FAULT=142). Each must restore the very memory dumped
+# (cowscan snapshots compared), say in its log who read what, and leave the
+# restored root with the tree's children only: the helper reaped.
+same_memory() { "$BIN/cowscan" compare "$1" "$2" --json >/dev/null; }
+t=$(mktmp)
+if ! start_tree "$t/ready.json" --scenario cousins --scale small; then
+	fail "two readers: cousins tree starts"
+elif ! "$BIN/cowscan" snapshot "$(jq .root "$t/ready.json")" -o "$t/before" 2>"$t/err"; then
+	fail "two readers: snapshot before dump" "$(head -n 1 "$t/err")"
+elif ! criu_dump dedup "$(jq .root "$t/ready.json")" "$t/img"; then
+	fail "two readers: dedup dump"
+else
+	root=$(jq .root "$t/ready.json")
+	kids=$(jq -r --argjson r "$root" '[.procs[] | select(.ppid == $r) | .pid] | sort | join(" ")' "$t/ready.json")
+	for way in "two readers::" "one reader:141:" "a helper that stops halfway:142:"; do
+		name=${way%%:*} fault=$(cut -d: -f2 <<<"$way")
+		if [ -n "$fault" ]; then
+			CRIU_FAULT=$fault criu_restore dedup "$t/img" 2>"$t/err"
+		else
+			criu_restore dedup "$t/img" 2>"$t/err"
+		fi
+		if [ $? != 0 ]; then
+			fail "$name: restore" "$(grep 'Error' "$t/img/restore.log" | grep -v RLIMIT_NOFILE | tail -n 2 | tr '\n' ' ')"
+			continue
+		fi
+		track_ready "$t/ready.json"
+		log=$t/img/restore.log
+		# "Ghost pages: BYTES bytes, A reads by this task and B by a second reader"
+		by2=$(sed -n 's/.*Ghost pages: [0-9]* bytes, [0-9]* reads by this task and \([0-9]*\) by a second reader.*/\1/p' "$log" | head -n 1)
+		stopped=$(grep -c 'The second reader of the ghosts stopped after' "$log")
+		case "$fault" in
+		'') check "$name: the helper read part of the ghosts, and all it was given (${by2:-no} reads)" \
+			[ "${by2:-0}" -gt 0 -a "$stopped" = 0 ] ;;
+		141) check "$name: no helper" [ -z "$by2" -a "$stopped" = 0 ] ;;
+		142) check "$name: the task read what the helper left ($(grep -o 'stopped after [0-9]* of [0-9]* reads' "$log" | head -n 1))" \
+			[ "$stopped" -gt 0 -a -n "$by2" ] ;;
+		esac
+		now=$(ps -o pid= --ppid "$root" | tr -d ' ' | sort | paste -sd ' ')
+		check "$name: the restored root has the tree's children only ($now)" [ "$now" = "$kids" ]
+		if "$BIN/cowscan" snapshot "$root" -o "$t/after" 2>"$t/err"; then
+			check "$name: restores the memory dumped" same_memory "$t/before" "$t/after"
+		else
+			fail "$name: snapshot after restore" "$(head -n 1 "$t/err")"
+		fi
+		kill_tracked
+		wait_gone 20 $(jq -r '.procs[].pid' "$t/ready.json")
+	done
+fi
+kill_tracked
 exit 0
