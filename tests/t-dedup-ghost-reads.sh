@@ -47,26 +47,35 @@ for s in sibling cousins; do
 	kill_tracked
 done
 
-# Two readers (issue 13): a task shares the reads into its ghosts with a
-# helper, a child of it that shares its memory, and reads itself whatever
-# the helper did not finish. Three restores of one cousins image: as it is;
-# with one reader (CRIU_FAULT=141); with a helper that stops after half of
-# its reads (CRIU_FAULT=142). Each must restore the very memory dumped
-# (cowscan snapshots compared), say in its log who read what, and leave the
-# restored root with the tree's children only: the helper reaped.
+# Two readers (issue 13): a task shares with a helper, a child of it that
+# shares its memory, the reads it does before it forks: into its ghosts
+# (cousins), and of its own pages in VMAs its children inherit (the root of
+# regress-500-800's split layout). It reads itself whatever the helper did
+# not finish. Three restores of one image each: as it is; with one reader
+# (CRIU_FAULT=141); with a helper that stops after half of its reads
+# (CRIU_FAULT=142). Each must restore the very memory dumped (cowscan
+# snapshots compared), say in its log who read what, and leave the restored
+# root with the tree's children only: the helper reaped.
 same_memory() { "$BIN/cowscan" compare "$1" "$2" --json >/dev/null; }
-t=$(mktmp)
-if ! start_tree "$t/ready.json" --scenario cousins --scale small; then
-	fail "two readers: cousins tree starts"
-elif ! "$BIN/cowscan" snapshot "$(jq .root "$t/ready.json")" -o "$t/before" 2>"$t/err"; then
-	fail "two readers: snapshot before dump" "$(head -n 1 "$t/err")"
-elif ! criu_dump dedup "$(jq .root "$t/ready.json")" "$t/img"; then
-	fail "two readers: dedup dump"
-else
+
+# two_readers SCENARIO WHAT: WHAT is how the log names the reads
+two_readers() {
+	local sc=$1 what=$2 t root kids way name fault log by2 stopped now
+	t=$(mktmp)
+	if ! start_tree "$t/ready.json" --scenario "$sc" --scale small; then
+		fail "$sc: tree starts"
+		return
+	elif ! "$BIN/cowscan" snapshot "$(jq .root "$t/ready.json")" -o "$t/before" 2>"$t/err"; then
+		fail "$sc: snapshot before dump" "$(head -n 1 "$t/err")"
+		return
+	elif ! criu_dump dedup "$(jq .root "$t/ready.json")" "$t/img"; then
+		fail "$sc: dedup dump"
+		return
+	fi
 	root=$(jq .root "$t/ready.json")
 	kids=$(jq -r --argjson r "$root" '[.procs[] | select(.ppid == $r) | .pid] | sort | join(" ")' "$t/ready.json")
 	for way in "two readers::" "one reader:141:" "a helper that stops halfway:142:"; do
-		name=${way%%:*} fault=$(cut -d: -f2 <<<"$way")
+		name="$sc, $what, ${way%%:*}" fault=$(cut -d: -f2 <<<"$way")
 		if [ -n "$fault" ]; then
 			CRIU_FAULT=$fault criu_restore dedup "$t/img" 2>"$t/err"
 		else
@@ -78,11 +87,11 @@ else
 		fi
 		track_ready "$t/ready.json"
 		log=$t/img/restore.log
-		# "Ghost pages: BYTES bytes, A reads by this task and B by a second reader"
-		by2=$(sed -n 's/.*Ghost pages: [0-9]* bytes, [0-9]* reads by this task and \([0-9]*\) by a second reader.*/\1/p' "$log" | head -n 1)
-		stopped=$(grep -c 'The second reader of the ghosts stopped after' "$log")
+		# "Reads of the WHAT: BYTES bytes, A by this task and B by a second reader"
+		by2=$(sed -n "s/.*Reads of the $what: [0-9]* bytes, [0-9]* by this task and \([0-9]*\) by a second reader.*/\1/p" "$log" | head -n 1)
+		stopped=$(grep -c "The second reader of the $what stopped after" "$log")
 		case "$fault" in
-		'') check "$name: the helper read part of the ghosts, and all it was given (${by2:-no} reads)" \
+		'') check "$name: the helper read part, and all it was given (${by2:-no} reads)" \
 			[ "${by2:-0}" -gt 0 -a "$stopped" = 0 ] ;;
 		141) check "$name: no helper" [ -z "$by2" -a "$stopped" = 0 ] ;;
 		142) check "$name: the task read what the helper left ($(grep -o 'stopped after [0-9]* of [0-9]* reads' "$log" | head -n 1))" \
@@ -98,6 +107,9 @@ else
 		kill_tracked
 		wait_gone 20 $(jq -r '.procs[].pid' "$t/ready.json")
 	done
-fi
+}
+
+two_readers cousins ghosts
+two_readers regress-500-800 "task's own pages"
 kill_tracked
 exit 0
