@@ -56,8 +56,6 @@ done
 # (CRIU_FAULT=142). Each must restore the very memory dumped (cowscan
 # snapshots compared), say in its log who read what, and leave the restored
 # root with the tree's children only: the helper reaped.
-same_memory() { "$BIN/cowscan" compare "$1" "$2" --json >/dev/null; }
-
 # two_readers SCENARIO WHAT: WHAT is how the log names the reads
 two_readers() {
 	local sc=$1 what=$2 t root kids way name fault log by2 stopped now
@@ -82,7 +80,7 @@ two_readers() {
 			criu_restore dedup "$t/img" 2>"$t/err"
 		fi
 		if [ $? != 0 ]; then
-			fail "$name: restore" "$(grep 'Error' "$t/img/restore.log" | grep -v RLIMIT_NOFILE | tail -n 2 | tr '\n' ' ')"
+			fail "$name: restore" "$(criu_error "$t/img/restore.log" | tail -n 2 | tr '\n' ' ')"
 			continue
 		fi
 		track_ready "$t/ready.json"
@@ -100,7 +98,7 @@ two_readers() {
 		now=$(ps -o pid= --ppid "$root" | tr -d ' ' | sort | paste -sd ' ')
 		check "$name: the restored root has the tree's children only ($now)" [ "$now" = "$kids" ]
 		if "$BIN/cowscan" snapshot "$root" -o "$t/after" 2>"$t/err"; then
-			check "$name: restores the memory dumped" same_memory "$t/before" "$t/after"
+			identical "$name: restores the memory dumped" "$t/before" "$t/after"
 		else
 			fail "$name: snapshot after restore" "$(head -n 1 "$t/err")"
 		fi
