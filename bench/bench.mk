@@ -7,6 +7,13 @@
 # BENCH_ARGS passes options to bench/run (bench/run --help).
 BENCH_ARGS ?=
 
+# The dump's peak RSS, read by CRIU itself as it exits (bench/peak-rss/).
+$(BUILD)/lib/vmhwm-at-exit.so: bench/peak-rss/vmhwm-at-exit.c
+	@mkdir -p $(@D)
+	$(CC) $(COWDUMP_CFLAGS) -fPIC -shared -o $@ $<
+
+TOOLS += $(BUILD)/lib/vmhwm-at-exit.so
+
 .PHONY: bench-reference bench-scale bench-scale-reference report
 bench: all
 	bench/run $(BENCH_ARGS)

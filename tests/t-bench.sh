@@ -65,6 +65,17 @@ check "every repeat kept its hyperfine export of dump and restore ($nrep repeats
 	"$(find "$PIPELINE_RUN/raw" -name 'hyperfine-restore.json' | wc -l)" = "$nrep"
 check "every repeat measured CRIU's peak RSS of dump and restore" \
 	jq -e '[.cases[].variants[].repeats[].figures | .dump_peak_rss_bytes > 0 and .restore_peak_rss_bytes > 0] | all' "$j"
+# The dump's peak is CRIU's VmHWM at exit (bench/peak-rss/), GNU time's kept beside it
+vmhwm_ok=1
+while read -r f; do
+	v=$(cat "$f")
+	dir=$(dirname "$f")
+	[[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -gt 0 ] && [ -s "$dir/hyperfine-dump.json.rss" ] || { vmhwm_ok=0; echo "INFO: $f: '$v'"; }
+done < <(find "$PIPELINE_RUN/raw" -name 'hyperfine-dump.json.vmhwm')
+check "every repeat's dump wrote CRIU's VmHWM at exit and GNU time's maximum ($nrep repeats)" \
+	test "$vmhwm_ok" = 1 -a "$(find "$PIPELINE_RUN/raw" -name 'hyperfine-dump.json.vmhwm' | wc -l)" = "$nrep"
+check "the dump's peak RSS figure is the VmHWM, GNU time's is dump_maxrss_bytes" \
+	jq -e '[.cases[].variants[].repeats[].figures | .dump_maxrss_bytes > 0 and .dump_peak_rss_bytes > 0] | all' "$j"
 check "every repeat decoded CRIU's stats of dump and restore" \
 	jq -e '[.cases[].variants[].repeats[].figures | has("stats_dump_pages_written") and has("stats_restore_pages_restored")] | all' "$j"
 check "run.json records machine, kernel, page size, both CRIU builds and the patch-series hash" \

@@ -17,6 +17,8 @@
 #   BENCH_CRIU_BASELINE           the baseline build's criu (for probes)
 #   BENCH_PROBES                  probe executables, ':'-separated
 #   BENCH_STEP_TIMEOUT            seconds a CRIU command may take
+#   BENCH_VMHWM_LIB               bench/peak-rss's preload: a dump's peak
+#                                 RSS as CRIU reads it when it exits
 #   BENCH_LIVE                    file listing every live tree pid (the
 #                                 run's EXIT trap kills whatever is in it)
 
