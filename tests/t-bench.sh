@@ -104,6 +104,17 @@ check "the sweep cases carry their swept parameter" \
 # Read-only children: dedup's image must be well under baseline's.
 check "with nothing written dedup's image is smaller than baseline's" \
 	jq -e '.cases[] | select(.id == "fanout@child-write=0") | .ratios.dedup_over_baseline_image_bytes < 0.5' "$j"
+# The dump floor (bench/README.md): baseline's dump time less the share of
+# its page dump that the pages dedup does not write took, over baseline's.
+check "every case's dump floor is baseline's time less the page dump of the pages dedup skips, over it" \
+	jq -e '[.cases[] | .variants as $v | ($v.baseline.summary | .dump_s.median) as $tb |
+		($v.baseline.summary.stats_dump_memdump_time.median / 1e6) as $mb |
+		($v.baseline.summary.stats_dump_pages_written.median) as $pb |
+		($v.dedup.summary.stats_dump_pages_written.median) as $pd |
+		(($tb - $mb * ([0, 1 - $pd / $pb] | max)) / $tb) as $want |
+		.derived.dedup_dump_floor_over_baseline as $got |
+		$got != null and $got > 0 and $got <= 1 and (($got - $want) | fabs) < 1e-9] |
+		length > 0 and all' "$j"
 check "summary.csv has a header and one row per case and variant" \
 	test "$(wc -l <"$PIPELINE_RUN/summary.csv")" = $((1 + 2 * (nscen + 4)))
 check "the summary table is printed" grep -q '^fanout@fanout=3 *dedup' "$PIPELINE_RUN.log"
@@ -148,6 +159,9 @@ check "the failure is recorded with its step and the CRIU log tail" \
 check "the run goes on past a failure (baseline measured)" \
 	jq -e '.cases[0].variants.baseline.ok_repeats == 1' "$j"
 check "the tree of the failed repeat is killed" test -z "$(live_tree_pids "$tmp/fail/raw")"
+check "a case whose dedup dumps all failed has no dump floor (nothing to compute it from)" \
+	jq -e '.cases[0].derived | has("dedup_dump_floor_over_baseline") | not' "$j"
+
 
 # --- a terminated run kills its tree and removes its dumps -----------------------
 before_dumps=$(bench_dumps)
