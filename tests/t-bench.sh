@@ -162,7 +162,6 @@ check "the tree of the failed repeat is killed" test -z "$(live_tree_pids "$tmp/
 check "a case whose dedup dumps all failed has no dump floor (nothing to compute it from)" \
 	jq -e '.cases[0].derived | has("dedup_dump_floor_over_baseline") | not' "$j"
 
-
 # --- a terminated run kills its tree and removes its dumps -----------------------
 before_dumps=$(bench_dumps)
 "$run" --matrix test --repeat 5 --no-plots --out "$tmp/term" >/dev/null 2>&1 &
