@@ -34,13 +34,14 @@ IMAGE_HDRS := $(wildcard analyzer/image*.h) analyzer/util.h analyzer/cli.h
 
 # The dedup tree's stamp holds the hash of the tarball and the series; its
 # copy in IMAGE_PROTO_KEY changes only when that hash does, so the code is
-# regenerated exactly when the series changes. This fragment never builds
-# CRIU itself (a second, concurrent build-criu would clobber the tree): run
-# `make criu-dedup` (or `make`) first. While the dedup tree is being
-# rebuilt (no stamp), code generated earlier is kept.
+# regenerated exactly when the series changes. The key waits for the
+# top-level criu-dedup target (order-only: make runs it once, so `make -j`
+# never starts a second, concurrent build-criu on the same tree, and never
+# reads the stamp before the build has written it). While the dedup tree is
+# being rebuilt (no stamp), code generated earlier is kept.
 IMAGE_PROTO_KEY := $(BUILD)/gen/criu-proto.key
 .PHONY: image-proto-key
-image-proto-key:
+image-proto-key: | criu-dedup
 	@mkdir -p $(dir $(IMAGE_PROTO_KEY))
 	@if [ -f $(IMAGE_PROTO_STAMP) ]; then \
 		cmp -s $(IMAGE_PROTO_STAMP) $(IMAGE_PROTO_KEY) || cp $(IMAGE_PROTO_STAMP) $(IMAGE_PROTO_KEY); \

@@ -38,6 +38,19 @@ for v in baseline dedup; do
 	check "build-criu $v is a no-op when nothing changed" grep -q "up to date" <<<"$out"
 done
 
+# `make -j` on a fresh clone: cowscan's image decoders are generated from
+# the dedup build's protos, so make must order the dedup build before them
+# (a dry run lists recipes in the order a parallel build may start them).
+plan=$(make -C "$root" -n --no-print-directory build/bin/cowscan 2>&1)
+build_at=$(grep -n 'scripts/build-criu dedup' <<<"$plan" | head -n 1 | cut -d: -f1)
+key_at=$(grep -n "run 'make criu-dedup' first" <<<"$plan" | head -n 1 | cut -d: -f1)
+if [ -n "$build_at" ] && [ -n "$key_at" ] && [ "$build_at" -lt "$key_at" ]; then
+	pass "make builds CRIU dedup before cowscan's image decoders (make -j safe)"
+else
+	fail "make builds CRIU dedup before cowscan's image decoders (make -j safe)" \
+		"build-criu dedup at line '${build_at:-none}', proto key at '${key_at:-none}'"
+fi
+
 # --- a small fork tree survives dump and restore with each build -------------
 # region_sha PID ADDR SIZE: content hash of SIZE bytes at ADDR in PID's
 # memory, populating nothing (cowscan pages --hash); a unique token on failure.
