@@ -239,6 +239,14 @@ check "the scale matrix has 5 task counts and 4 memory sizes" \
 check "the 4 GiB case runs the dedup build only" \
 	jq -e -s 'map(select(.id == "shared@size=4G"))[0].variants == ["dedup"]' "$tmp/scale/cases.jsonl"
 
+# --- scripts/dedup-phase-time reads the root's phases whatever its pid's width ------
+# CRIU pads a task's pid in its log lines to 6 columns: "  9513: ...".
+phases=$("$root/scripts/dedup-phase-time" --runs 1 'cousins:--size 8M' dedup="$CRIU_DEDUP" 2>"$tmp/phases.err" |
+	awk '$1 == "dedup"')
+read -r _ _ _ _ prep load plan _ <<<"$phases"
+check "dedup-phase-time reports the restore's prep, load and plan (prep $prep, load $load, plan $plan ms)" \
+	awk -v a="$prep" -v b="$load" -v c="$plan" 'BEGIN { exit !(a + 0 > 0 && b + 0 > 0 && c + 0 > 0) }'
+
 # --- workloads/measure-restore-pss is the pipeline ------------------------------------
 line=$("$root/workloads/measure-restore-pss" --size 4M --fanout 2 2>"$tmp/mrp.err")
 check "measure-restore-pss prints PSS before and after a restore and the image size ($line)" \
