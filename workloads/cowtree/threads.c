@@ -8,11 +8,14 @@
  * are forked by the main thread: they inherit the arenas and stacks of
  * threads they do not have, copy-on-write shared with the root.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "layout.h"
@@ -24,6 +27,15 @@
 #define ARENA_MAX (32UL << 20)
 /* Stack each thread writes before it sleeps. */
 #define STACK_TOUCH (64UL << 10)
+/* How long the main thread waits for the threads to sleep. */
+#define SLEEP_WAIT_MS 10000
+
+/* The system call glibc's pause() blocks in */
+#ifdef SYS_pause
+#define PAUSE_NR SYS_pause
+#else
+#define PAUSE_NR SYS_rt_sigsuspend /* no pause(2): glibc's pause() is sigsuspend() */
+#endif
 
 _Static_assert(ROOT_THREADS <= MAX_THREADS, "node.h holds the root's threads");
 
@@ -44,6 +56,19 @@ double threads_memory(const struct params *p, const struct tree_counts *c)
 {
 	(void)c;
 	return (double)ROOT_THREADS * (double)(arena_bytes(p) + STACK_TOUCH);
+}
+
+/*
+ * COWTREE_TEST_THREAD_LAG_MS=N: a thread lingers N ms between the barrier
+ * and pause(), writing its stack late, as a thread the scheduler wakes
+ * late does (tests/t-workloads-layouts.sh widens that race with it).
+ */
+static void test_lag(void)
+{
+	const char *lag = getenv("COWTREE_TEST_THREAD_LAG_MS");
+
+	if (lag && atoi(lag) > 0)
+		usleep((useconds_t)atoi(lag) * 1000);
 }
 
 static void *thread_main(void *arg)
@@ -76,9 +101,63 @@ static void *thread_main(void *arg)
 		pthread_attr_destroy(&attr);
 	}
 	pthread_barrier_wait(s->ready);
+	test_lag();
 	for (;;)
 		pause();
 	return NULL;
+}
+
+/*
+ * Whether thread @tid is blocked in pause(): 1 yes, 0 not yet, -1 when its
+ * /proc/self/task/TID/syscall cannot be read. The file starts with the
+ * number of the system call a blocked thread is in, or "running".
+ */
+static int thread_asleep(pid_t tid)
+{
+	char path[64], buf[256];
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = '\0';
+	return isdigit((unsigned char)buf[0]) && strtol(buf, NULL, 10) == PAUSE_NR;
+}
+
+/*
+ * Wait until every thread sleeps in pause(). A thread returns from the
+ * start barrier whenever the scheduler runs it, writing its stack on the
+ * way to pause(); a child forked before that write shares one page of the
+ * stack less with the root than a child forked after it.
+ */
+static int threads_wait_asleep(struct node *n, char *err, size_t errlen)
+{
+	int i, waited;
+
+	for (i = 0; i < ROOT_THREADS; i++) {
+		for (waited = 0;; waited++) {
+			int asleep = thread_asleep(n->threads[i].tid);
+
+			if (asleep > 0)
+				break;
+			if (asleep < 0 || waited >= SLEEP_WAIT_MS) {
+				snprintf(err, errlen,
+					 "--layout threads: pid %d: thread %d (tid %d) %s",
+					 (int)getpid(), i, (int)n->threads[i].tid,
+					 asleep < 0 ? "has no readable /proc/self/task/TID/syscall"
+						    : "not asleep in pause() after 10 s");
+				return -1;
+			}
+			usleep(1000);
+		}
+	}
+	return 0;
 }
 
 int threads_start(struct node *n, char *err, size_t errlen)
@@ -107,6 +186,8 @@ int threads_start(struct node *n, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (threads_wait_asleep(n, err, errlen))
+		return -1;
 	n->nr_threads = ROOT_THREADS;
 	n->action = "threads";
 	return 0;
