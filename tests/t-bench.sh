@@ -247,6 +247,14 @@ read -r _ _ _ _ prep load plan _ <<<"$phases"
 check "dedup-phase-time reports the restore's prep, load and plan (prep $prep, load $load, plan $plan ms)" \
 	awk -v a="$prep" -v b="$load" -v c="$plan" 'BEGIN { exit !(a + 0 > 0 && b + 0 > 0 && c + 0 > 0) }'
 
+# --- scripts/vm-reuse-cost times a touch of freed memory --------------------------
+out=$("$root/scripts/vm-reuse-cost" --mib 4 --wait 0 --runs 1 2>&1)
+check "vm-reuse-cost prints the kernel and one timed touch per run ($(tr '\n' ';' <<<"$out"))" \
+	test "$(grep -c '^touch 4 MiB, 0 s after the last free: [0-9]* ms$' <<<"$out")" = 2 -a \
+	"$(grep -c '^kernel .* page_reporting_order ' <<<"$out")" = 1
+out=$("$root/scripts/vm-reuse-cost" --runs 0 2>&1)
+check "vm-reuse-cost refuses --runs 0 with one line" test $? -ne 0 -a "$(wc -l <<<"$out")" = 1
+
 # --- workloads/measure-restore-pss is the pipeline ------------------------------------
 line=$("$root/workloads/measure-restore-pss" --size 4M --fanout 2 2>"$tmp/mrp.err")
 check "measure-restore-pss prints PSS before and after a restore and the image size ($line)" \
